@@ -1,0 +1,130 @@
+"""Prices, budgets and the append-only ledger that every cent of spend is derived from."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from videos.append_only import AppendOnlyModel
+from videos.models import Duration, GenerationJob, Project
+
+MONEY = {"max_digits": 12, "decimal_places": 4}
+
+
+class Price(models.Model):
+    """What one clip costs from `effective_from` on, until a newer row for the same clip."""
+
+    provider = models.CharField(max_length=20, default="kie")
+    model = models.CharField(max_length=60, default="kling-2.6")
+    duration = models.PositiveSmallIntegerField(choices=Duration.choices)
+    sound = models.BooleanField()
+    usd = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0"))])
+    credits = models.PositiveIntegerField(help_text="What the provider reports for this clip.")
+    effective_from = models.DateField()
+
+    class Meta:
+        ordering = ["provider", "model", "duration", "sound", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "model", "duration", "sound", "effective_from"],
+                name="price_unique_per_clip_and_date",
+            ),
+            models.CheckConstraint(condition=Q(usd__gte=0), name="price_usd_not_negative"),
+            models.CheckConstraint(
+                condition=Q(duration__in=Duration.values), name="price_duration_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        sound = "sound" if self.sound else "silent"
+        return f"{self.model} {self.duration}s {sound}: ${self.usd} from {self.effective_from}"
+
+    @property
+    def usd_per_credit(self) -> Decimal:
+        return self.usd / self.credits if self.credits else Decimal("0")
+
+
+class Budget(models.Model):
+    """A project's hard monthly cap; jobs that would pass it wait in `queued`."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="budget")
+    monthly_cap_usd = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0"))])
+    warning_threshold = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.80"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("1"))],
+        help_text="Warn when this fraction of the cap is spent or reserved (0.80 = 80%).",
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(monthly_cap_usd__gte=0), name="budget_cap_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(warning_threshold__gt=0, warning_threshold__lte=1),
+                name="budget_warning_threshold_fraction",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}: ${self.monthly_cap_usd} a month"
+
+
+class EntryKind(models.TextChoices):
+    RESERVE = "reserve", "Reserve"  # money set aside before submitting
+    RELEASE = "release", "Release"  # a reservation given back (settled, failed or canceled)
+    CHARGE = "charge", "Charge"  # money actually spent
+    ADJUSTMENT = "adjustment", "Adjustment"  # an operator's correction to spend (may be negative)
+
+
+class LedgerEntry(AppendOnlyModel):
+    """One movement of money. Amounts are positive except adjustments; totals are sums.
+
+    spent = charges + adjustments; reserved = reserves - releases.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="ledger_entries")
+    job = models.ForeignKey(
+        GenerationJob,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+    )
+    kind = models.CharField(max_length=12, choices=EntryKind.choices)
+    amount = models.DecimalField(**MONEY)
+    note = models.CharField(max_length=300, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            models.Index(fields=["project", "created"], name="ledger_project_created"),
+            models.Index(fields=["job", "kind"], name="ledger_job_kind"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=EntryKind.values), name="ledger_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=EntryKind.ADJUSTMENT) | Q(amount__gte=0),
+                name="ledger_amount_positive_unless_adjustment",
+            ),
+            # A job is reserved at most once and settled at most once: a duplicated callback or
+            # a racing poll can never charge twice.
+            models.UniqueConstraint(
+                fields=["job", "kind"],
+                condition=Q(job__isnull=False, kind__in=["reserve", "release", "charge"]),
+                name="ledger_one_entry_per_job_and_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ${self.amount} ({self.project})"

@@ -1,0 +1,262 @@
+"""Reelforge settings.
+
+Everything comes from environment variables. The embedded defaults need nothing installed or
+running (SQLite, django-q2's ORM broker, files under `media/`, the built-in provider simulator),
+but they are only accepted in development: without `DEBUG=true` a real `SECRET_KEY` and
+`ALLOWED_HOSTS` must be given.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env_str(name)
+    if not value:
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}.")
+
+
+def env_int(name: str, default: int) -> int:
+    value = env_str(name)
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = env_str(name)
+    return [item.strip() for item in value.split(",") if item.strip()] if value else default
+
+
+# --- Core ------------------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", default=False)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set unless DEBUG=true (development).")
+    SECRET_KEY = "django-insecure-development-only-key"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set unless DEBUG=true (development).")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "videos",
+    "billing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Database --------------------------------------------------------------------------------
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server read while the worker writes; IMMEDIATE transactions take the write
+    # lock up front, so two processes wait on the busy timeout instead of failing with
+    # "database is locked" when both try to upgrade a read lock.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 20),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+# --- Cache and task queue --------------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL")
+
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    # Shared by every process on the machine, unlike the per-process local-memory cache.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "reelforge_cache",
+        }
+    }
+
+# django-q2 re-runs a task whose `retry` window passes while it is still running, so
+# retry > timeout > the longest task (a result download is bounded by RESULT_DOWNLOAD_TIMEOUT).
+Q_TASK_TIMEOUT_SECONDS = env_int("Q_TASK_TIMEOUT_SECONDS", 300)
+Q_CLUSTER = {
+    "name": "reelforge",
+    "workers": env_int("Q_WORKERS", 2),
+    "timeout": Q_TASK_TIMEOUT_SECONDS,
+    "retry": Q_TASK_TIMEOUT_SECONDS + 60,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "label": "Task queue",
+    "sync": env_bool("Q_SYNC", default=False),
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 0.5
+
+# --- Files -----------------------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if AWS_STORAGE_BUCKET_NAME:
+    AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
+    AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID") or None
+    AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY") or None
+    AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+    # S3-compatible servers rarely serve virtual-host bucket names; AWS itself accepts both.
+    AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE") or (
+        "path" if AWS_S3_ENDPOINT_URL else None
+    )
+    AWS_DEFAULT_ACL = None
+    AWS_QUERYSTRING_AUTH = True
+    AWS_QUERYSTRING_EXPIRE = env_int("AWS_QUERYSTRING_EXPIRE", 3600)
+    AWS_S3_FILE_OVERWRITE = False
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
+
+# --- Provider (kie.ai Kling 2.6) -------------------------------------------------------------
+
+KIE_SIMULATOR_PORT = env_int("KIE_SIMULATOR_PORT", 8765)
+KIE_API_KEY = env_str("KIE_API_KEY")
+# Without a key the platform talks to the built-in simulator (`manage.py kie_simulator`).
+KIE_USE_SIMULATOR = not KIE_API_KEY
+if KIE_USE_SIMULATOR:
+    KIE_API_KEY = "simulator-local-key"
+_kie_default_base = (
+    f"http://127.0.0.1:{KIE_SIMULATOR_PORT}" if KIE_USE_SIMULATOR else "https://api.kie.ai"
+)
+KIE_BASE_URL = env_str("KIE_BASE_URL", _kie_default_base).rstrip("/")
+KIE_UPLOAD_BASE_URL = env_str(
+    "KIE_UPLOAD_BASE_URL",
+    _kie_default_base if KIE_USE_SIMULATOR else "https://kieai.redpandaai.co",
+).rstrip("/")
+KIE_WEBHOOK_HMAC_KEY = env_str("KIE_WEBHOOK_HMAC_KEY") or None
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Job pipeline ----------------------------------------------------------------------------
+
+PIPELINE = {
+    # The provider's per-key limit is about 20 new tasks per 10 s; over it requests are rejected.
+    "RATE_LIMIT_TASKS": env_int("KIE_RATE_LIMIT_TASKS", 20),
+    "RATE_LIMIT_WINDOW_SECONDS": env_int("KIE_RATE_LIMIT_WINDOW_SECONDS", 10),
+    "MAX_IN_FLIGHT": env_int("KIE_MAX_IN_FLIGHT", 100),
+    "CREDITS_CACHE_SECONDS": env_int("KIE_CREDITS_CACHE_SECONDS", 30),
+    # Polling is the safety net: it starts once a callback is overdue, then backs off.
+    "CALLBACK_GRACE_SECONDS": env_int("JOB_CALLBACK_GRACE_SECONDS", 30),
+    "POLL_INITIAL_SECONDS": env_int("JOB_POLL_INITIAL_SECONDS", 3),
+    "POLL_MAX_SECONDS": env_int("JOB_POLL_MAX_SECONDS", 60),
+    "DEADLINE_MINUTES": env_int("JOB_DEADLINE_MINUTES", 15),
+    "SUBMIT_RETRY_INITIAL_SECONDS": env_int("JOB_SUBMIT_RETRY_INITIAL_SECONDS", 5),
+    "SUBMIT_RETRY_MAX_SECONDS": env_int("JOB_SUBMIT_RETRY_MAX_SECONDS", 300),
+    # A worker that died mid-step leaves its job here; older than this, the sweep recovers it.
+    "STALE_STEP_SECONDS": env_int("JOB_STALE_STEP_SECONDS", Q_TASK_TIMEOUT_SECONDS + 60),
+    "SWEEP_INTERVAL_MINUTES": env_int("JOB_SWEEP_INTERVAL_MINUTES", 1),
+    "CALLBACK_MAX_BYTES": env_int("CALLBACK_MAX_BYTES", 256 * 1024),
+    "RESULT_MAX_BYTES": env_int("RESULT_MAX_BYTES", 2 * 1024**3),
+    "RESULT_DOWNLOAD_TIMEOUT_SECONDS": env_int("RESULT_DOWNLOAD_TIMEOUT_SECONDS", 240),
+}
+
+# --- Logging ---------------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # urllib3 logs full request lines at DEBUG; keep it quiet so nothing sensitive leaks.
+        "urllib3": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.data"]
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Each test writes its files under its own temporary folder, never the real media/."""
+    root = tmp_path / "media"
+    settings.MEDIA_ROOT = root
+    return root

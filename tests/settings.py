@@ -1,0 +1,15 @@
+"""Settings for the test suite: the production settings with test-only defaults.
+
+Anything set in the environment (DATABASE_URL, REDIS_URL, AWS_*) still wins, which is how the
+same suite runs against PostgreSQL, Redis and S3-compatible storage.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-suite-only-not-a-secret")
+os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+os.environ.setdefault("Q_SYNC", "true")
+
+from config.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,333 @@
+"""Teams, their projects and prompts, generation jobs and the clips they produce.
+
+Models hold data rules (constraints, choices, simple properties). Every change of a job's state
+goes through `videos.pipeline`, which updates conditionally and records a `JobEvent`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from videos.append_only import AppendOnlyModel
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    EDITOR = "editor", "Editor"
+    VIEWER = "viewer", "Viewer"
+
+
+class Kind(models.TextChoices):
+    TEXT_TO_VIDEO = "text_to_video", "Text to video"
+    IMAGE_TO_VIDEO = "image_to_video", "Image to video"
+
+
+class AspectRatio(models.TextChoices):
+    LANDSCAPE = "16:9", "16:9 landscape"
+    PORTRAIT = "9:16", "9:16 portrait"
+    SQUARE = "1:1", "1:1 square"
+
+
+class Duration(models.IntegerChoices):
+    FIVE = 5, "5 seconds"
+    TEN = 10, "10 seconds"
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SUBMITTING = "submitting", "Submitting"
+    SUBMITTED = "submitted", "Submitted"
+    GENERATING = "generating", "Generating"
+    RETRIEVING = "retrieving", "Retrieving"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED})
+# States in which the provider holds a task of ours that has not finished.
+IN_FLIGHT_STATES = frozenset({JobState.SUBMITTING, JobState.SUBMITTED, JobState.GENERATING})
+
+PROMPT_MAX_LENGTH = 1000
+
+
+def _choices_check(field: str, choices: type[models.Choices], name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=120, unique=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team"], name="membership_unique_user_team"),
+            _choices_check("role", Role, "membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class Project(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="projects")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    default_duration = models.PositiveSmallIntegerField(
+        choices=Duration.choices, default=Duration.FIVE
+    )
+    default_aspect_ratio = models.CharField(
+        max_length=5, choices=AspectRatio.choices, default=AspectRatio.LANDSCAPE
+    )
+    default_sound = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="project_unique_name_per_team"),
+            _choices_check("default_duration", Duration, "project_default_duration_valid"),
+            _choices_check("default_aspect_ratio", AspectRatio, "project_default_aspect_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Prompt(models.Model):
+    """A named prompt whose text is versioned: editing it adds a `PromptVersion`."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="prompts")
+    title = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project", "title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def current_version(self) -> PromptVersion | None:
+        return self.versions.order_by("-number").first()
+
+
+class PromptVersion(AppendOnlyModel):
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    text = models.TextField(max_length=PROMPT_MAX_LENGTH)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["prompt", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "number"], name="prompt_version_unique"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="prompt_version_number_pos"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prompt} v{self.number}"
+
+
+def _callback_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _source_image_path(job: GenerationJob, filename: str) -> str:
+    return f"sources/{job.project_id}/{job.pk}/{filename}"
+
+
+class GenerationJob(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The team is the project's; it is stored so idempotency keys can be unique per team.
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobs")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="jobs")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    prompt_version = models.ForeignKey(
+        PromptVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    prompt_text = models.TextField(
+        max_length=PROMPT_MAX_LENGTH, help_text="The exact text sent, kept even if the prompt changes."
+    )
+    source_image = models.FileField(upload_to=_source_image_path, blank=True, max_length=300)
+    source_image_url = models.URLField(blank=True, max_length=2000)
+    duration = models.PositiveSmallIntegerField(choices=Duration.choices, default=Duration.FIVE)
+    aspect_ratio = models.CharField(
+        max_length=5, choices=AspectRatio.choices, default=AspectRatio.LANDSCAPE
+    )
+    sound = models.BooleanField(default=False)
+
+    state = models.CharField(max_length=20, choices=JobState.choices, default=JobState.QUEUED)
+    state_reason = models.TextField(blank=True, help_text="Why the job is in its state, for people.")
+    estimated_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+
+    provider = models.CharField(max_length=20, default="kie")
+    provider_task_id = models.CharField(max_length=200, null=True, blank=True)
+    callback_token = models.CharField(max_length=64, default=_callback_token, editable=False)
+    provider_error_code = models.CharField(max_length=40, blank=True)
+    provider_error_message = models.TextField(blank=True)
+    provider_credits = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    result_url = models.URLField(blank=True, max_length=2000)
+
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retries"
+    )
+    attempt = models.PositiveSmallIntegerField(default=1)
+    canceled_by_user = models.BooleanField(
+        default=False, help_text="Canceled after submission; a result that still arrives is kept."
+    )
+
+    # Scheduling: when the worker may next try to submit, poll, or give up.
+    submit_after = models.DateTimeField(null=True, blank=True)
+    submit_attempts = models.PositiveSmallIntegerField(default=0)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    poll_attempts = models.PositiveIntegerField(default=0)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            models.Index(fields=["project", "state", "created"], name="job_project_state_created"),
+            models.Index(fields=["state", "next_poll_at"], name="job_state_next_poll"),
+            models.Index(fields=["state", "updated"], name="job_state_updated"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="job_idempotency_key_unique_per_team",
+            ),
+            models.UniqueConstraint(
+                fields=["provider", "provider_task_id"],
+                condition=Q(provider_task_id__isnull=False),
+                name="job_provider_task_unique",
+            ),
+            _choices_check("kind", Kind, "job_kind_valid"),
+            _choices_check("state", JobState, "job_state_valid"),
+            _choices_check("duration", Duration, "job_duration_valid"),
+            _choices_check("aspect_ratio", AspectRatio, "job_aspect_ratio_valid"),
+            models.CheckConstraint(
+                condition=Q(kind=Kind.TEXT_TO_VIDEO)
+                | ~Q(source_image="")
+                | ~Q(source_image_url=""),
+                name="job_image_to_video_has_image",
+            ),
+            models.CheckConstraint(
+                condition=Q(estimated_cost_usd__gte=0), name="job_estimated_cost_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {str(self.pk)[:8]} ({self.state})"
+
+    def clean(self) -> None:
+        if self.project_id and self.team_id and self.project.team_id != self.team_id:
+            raise ValidationError({"project": "The project belongs to another team."})
+        if self.kind == Kind.IMAGE_TO_VIDEO and not (self.source_image or self.source_image_url):
+            raise ValidationError({"source_image": "Image to video needs an image."})
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def callback_path(self) -> str:
+        from django.urls import reverse
+
+        return reverse("kie-callback", args=[self.pk, self.callback_token])
+
+
+class JobEvent(AppendOnlyModel):
+    """One state change of a job: the job's history, never edited."""
+
+    job = models.ForeignKey(GenerationJob, on_delete=models.PROTECT, related_name="events")
+    created = models.DateTimeField(auto_now_add=True)
+    from_state = models.CharField(max_length=20, choices=JobState.choices, blank=True)
+    to_state = models.CharField(max_length=20, choices=JobState.choices)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+        indexes = [models.Index(fields=["job", "created"], name="jobevent_job_created")]
+        constraints = [
+            _choices_check("to_state", JobState, "jobevent_to_state_valid"),
+            models.CheckConstraint(
+                condition=Q(from_state="") | Q(from_state__in=JobState.values),
+                name="jobevent_from_state_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '-'} -> {self.to_state}"
+
+
+def _asset_path(asset: Asset, filename: str) -> str:
+    return f"clips/{asset.job.project_id}/{asset.job_id}/{filename}"
+
+
+class Asset(models.Model):
+    """A finished clip in the platform's own storage, with what probing it found."""
+
+    job = models.OneToOneField(GenerationJob, on_delete=models.PROTECT, related_name="asset")
+    file = models.FileField(upload_to=_asset_path, max_length=300)
+    poster = models.FileField(upload_to=_asset_path, max_length=300, blank=True)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+    duration_s = models.FloatField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    fps = models.FloatField()
+    has_audio = models.BooleanField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.CheckConstraint(condition=Q(size_bytes__gt=0), name="asset_size_positive"),
+            models.CheckConstraint(condition=Q(duration_s__gt=0), name="asset_duration_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.file.name

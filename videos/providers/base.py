@@ -1,0 +1,198 @@
+"""The one interface every video provider implements.
+
+A provider turns a validated `GenerationRequest` into a task at the provider, reports a task's
+status, reads completion callbacks, and says how many credits are left. Every failure is a
+`ProviderError` whose `action` tells the caller what to do next, so the pipeline decides from one
+field instead of a zoo of exception types.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar, Mapping
+
+TEXT_TO_VIDEO = "text_to_video"
+IMAGE_TO_VIDEO = "image_to_video"
+KINDS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO)
+DURATIONS = (5, 10)
+ASPECT_RATIOS = ("1:1", "16:9", "9:16")
+PROMPT_MAX_CHARS = 1000
+IMAGE_MAX_BYTES = 10 * 1024 * 1024
+
+# Sniffed from the bytes: a name or a declared content type proves nothing.
+IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+class Action(enum.Enum):
+    RETRY = "retry"  # transient: try again later (after `retry_after` seconds when given)
+    PAUSE = "pause"  # account-wide (bad key, no credits, sub-key limit): stop all submissions
+    FAIL = "fail"  # this request can never succeed: fail the job permanently
+    UNKNOWN = "unknown"  # the provider may or may not have acted (e.g. read timeout on create)
+
+
+class ProviderError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: Action,
+        code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.action = action
+        self.code = code
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return f"ProviderError({self.message!r}, action={self.action.value}, code={self.code})"
+
+
+class CallbackRejected(Exception):
+    """A callback that must change nothing: bad signature, stale timestamp, unparseable body."""
+
+
+class InvalidRequest(ValueError):
+    """Input refused before anything reaches the provider.
+
+    `errors` maps a field name ("prompt", "duration", "aspect_ratio", "image", ...) to a message a
+    person can read, so an API or a form can show each message beside its field.
+    """
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
+        self.errors = dict(errors)
+
+
+class TaskState(str, enum.Enum):
+    WAITING = "waiting"
+    QUEUING = "queuing"
+    GENERATING = "generating"
+    SUCCESS = "success"
+    FAIL = "fail"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (TaskState.SUCCESS, TaskState.FAIL)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    kind: str  # "text_to_video" | "image_to_video"
+    prompt: str
+    duration: int  # 5 | 10
+    sound: bool
+    aspect_ratio: str | None = None  # text to video only
+    image_url: str | None = None  # image to video only
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    task_id: str
+    state: TaskState
+    result_urls: list[str] = field(default_factory=list)
+    fail_code: str | None = None
+    fail_message: str | None = None
+    credits_consumed: Decimal | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    remaining_credits: Decimal | None = None  # only callbacks report it
+    model: str | None = None
+    completed_at: dt.datetime | None = None  # UTC
+
+
+def check_image_bytes(data: bytes) -> str:
+    """Return the image's mime type ("image/jpeg", "image/png" or "image/webp").
+
+    Raises `InvalidRequest({"image": ...})` when the bytes are empty, larger than 10 MB, or not one
+    of those three formats (judged from the file's signature, not its name).
+    """
+    if not data:
+        raise InvalidRequest({"image": "The image file is empty."})
+    if len(data) > IMAGE_MAX_BYTES:
+        raise InvalidRequest({"image": "Image must be at most 10 MB."})
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    raise InvalidRequest({"image": "Image must be a JPEG, PNG or WebP file."})
+
+
+def request_errors(request: GenerationRequest) -> dict[str, str]:
+    """The Kling 2.6 input rules shared by every provider that serves that model.
+
+    Returns field -> message, empty when the request is valid.
+    """
+    errors: dict[str, str] = {}
+    if request.kind not in KINDS:
+        errors["kind"] = "Choose text to video or image to video."
+    prompt = request.prompt
+    if not isinstance(prompt, str) or not 1 <= len(prompt) <= PROMPT_MAX_CHARS:
+        errors["prompt"] = f"Prompt must be 1 to {PROMPT_MAX_CHARS} characters."
+    elif not prompt.strip():
+        errors["prompt"] = "Prompt must not be blank."
+    # bool is an int subclass: True must not pass for a duration.
+    if isinstance(request.duration, bool) or request.duration not in DURATIONS:
+        errors["duration"] = "Duration must be 5 or 10 seconds."
+    if not isinstance(request.sound, bool):
+        errors["sound"] = "Sound must be on or off."
+    if request.kind == TEXT_TO_VIDEO:
+        if request.aspect_ratio not in ASPECT_RATIOS:
+            errors["aspect_ratio"] = "Aspect ratio must be 1:1, 16:9 or 9:16."
+        if request.image_url is not None:
+            errors["image"] = "Text to video takes no image."
+    elif request.kind == IMAGE_TO_VIDEO:
+        if request.aspect_ratio is not None:
+            errors["aspect_ratio"] = "Image to video takes its aspect ratio from the image."
+        url = request.image_url
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            errors["image"] = "Image to video needs an image reachable by an http(s) URL."
+    return errors
+
+
+class VideoProvider(abc.ABC):
+    """One provider account. Methods raise `ProviderError` for anything the provider refused."""
+
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def validate(self, request: GenerationRequest) -> None:
+        """Raise `InvalidRequest` when the provider would refuse `request`."""
+
+    @abc.abstractmethod
+    def create_task(self, request: GenerationRequest, *, callback_url: str | None) -> str:
+        """Validate, submit, and return the provider's task id.
+
+        `ProviderError` with `Action.UNKNOWN` means the task may exist at the provider even though
+        no id came back: never resubmit such a request automatically, it could be paid twice.
+        """
+
+    @abc.abstractmethod
+    def get_task(self, task_id: str) -> TaskStatus:
+        """The task's current status."""
+
+    @abc.abstractmethod
+    def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskStatus:
+        """Authenticate and read a completion callback; raise `CallbackRejected` if it must be ignored."""
+
+    @abc.abstractmethod
+    def credits_left(self) -> Decimal:
+        """The account's credit balance."""
+
+    @abc.abstractmethod
+    def upload_image(self, data: bytes, filename: str) -> str:
+        """Make an image fetchable by the provider; return its public URL.
+
+        Raises `InvalidRequest({"image": ...})` before any upload when the bytes are not an
+        acceptable image.
+        """
+
+    @abc.abstractmethod
+    def fresh_download_url(self, url: str) -> str:
+        """A fresh, short-lived download link for a result URL the provider gave earlier."""
