@@ -1,7 +1,13 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+
+from videos import pipeline
 
 from videos.models import (
     Asset,
@@ -11,6 +17,7 @@ from videos.models import (
     Project,
     Prompt,
     PromptVersion,
+    ProviderAccount,
     Team,
 )
 
@@ -85,15 +92,144 @@ class JobEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     readonly_fields = fields
 
 
+class GenerationJobCreateForm(forms.ModelForm):
+    """The admin's "add job" form: validated and priced by the pipeline, like every other door."""
+
+    image = forms.FileField(required=False, help_text="JPEG, PNG or WebP, at most 10 MB.")
+
+    class Meta:
+        model = GenerationJob
+        fields = [
+            "project", "kind", "prompt_version", "prompt_text", "source_image_url",
+            "duration", "aspect_ratio", "sound",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["prompt_text"].required = False
+        self.fields["prompt_text"].help_text = "Or choose a prompt version above."
+
+    def job_inputs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "project": data["project"],
+            "kind": data["kind"],
+            "prompt_text": data.get("prompt_text") or None,
+            "prompt_version": data.get("prompt_version"),
+            "duration": data.get("duration"),
+            "aspect_ratio": data.get("aspect_ratio"),
+            "sound": data.get("sound"),
+            "source_image": data.get("image"),
+            "image_url": data.get("source_image_url") or "",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            pipeline.job_prepare(**self.job_inputs())
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+        except pipeline.BudgetExceeded as exc:
+            self.add_error(None, str(exc))
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # The pipeline builds the job; the model's own validation would run before it exists.
+        pass
+
+
 @admin.register(GenerationJob)
 class GenerationJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "kind", "duration", "sound", "state", "created"]
+    list_display = ["short_id", "project", "kind", "duration", "sound", "state", "created"]
     list_filter = ["state", "kind", "duration", "sound", "project__team"]
     search_fields = ["id", "prompt_text", "provider_task_id", "idempotency_key"]
+    list_select_related = ["project"]
     date_hierarchy = "created"
-    # The callback token is a secret: it is never shown.
-    exclude = ["callback_token"]
+    actions = ["cancel_jobs", "retry_jobs"]
     inlines = [JobEventInline]
+    # Jobs change only through the pipeline; the callback token is a secret and never shown.
+    readonly_fields = [
+        "id", "team", "project", "kind", "prompt_version", "prompt_text", "source_image",
+        "source_image_url", "duration", "aspect_ratio", "sound", "state", "state_reason",
+        "estimated_cost_usd", "provider", "provider_task_id", "provider_error_code",
+        "provider_error_message", "provider_credits", "result_url", "idempotency_key",
+        "retry_of", "attempt", "canceled_by_user", "submit_after", "submit_attempts",
+        "next_poll_at", "poll_attempts", "submitted_at", "finished_at", "created_by",
+        "created", "updated",
+    ]
+
+    @admin.display(description="job", ordering="created")
+    def short_id(self, job: GenerationJob) -> str:
+        return str(job.pk)[:8]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # noqa: ANN201
+        if obj is None:
+            kwargs["form"] = GenerationJobCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return self.readonly_fields if obj is not None else []
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        return self.inlines if obj is not None else []
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> GenerationJob:
+        if change:
+            return super().save_form(request, form, change)
+        return pipeline.job_create(created_by=request.user, **form.job_inputs())
+
+    def save_model(self, request: HttpRequest, obj: GenerationJob, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        if change:
+            super().save_related(request, form, formsets, change)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None):  # noqa: ANN201
+        for account in ProviderAccount.objects.filter(paused_at__isnull=False):
+            self.message_user(
+                request,
+                f"Submissions to {account.provider} are paused: {account.pause_reason} "
+                "Resume them from Provider accounts once fixed.",
+                level=messages.ERROR,
+            )
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Cancel selected jobs")
+    def cancel_jobs(self, request: HttpRequest, queryset: Any) -> None:
+        canceled = sum(pipeline.job_cancel(job, by=request.user) for job in queryset)
+        self.message_user(request, f"Canceled {canceled} of {queryset.count()} jobs.")
+
+    @admin.action(description="Retry selected failed or canceled jobs")
+    def retry_jobs(self, request: HttpRequest, queryset: Any) -> None:
+        for job in queryset:
+            try:
+                new = pipeline.job_retry(job, by=request.user)
+            except (ValidationError, pipeline.BudgetExceeded) as exc:
+                self.message_user(request, f"Job {str(job.pk)[:8]}: {exc}", level=messages.WARNING)
+            else:
+                self.message_user(request, f"Job {str(job.pk)[:8]} retried as {str(new.pk)[:8]}.")
+
+
+@admin.register(ProviderAccount)
+class ProviderAccountAdmin(admin.ModelAdmin):
+    list_display = ["provider", "paused_at", "pause_code", "pause_reason", "credits_left",
+                    "credits_checked_at"]
+    readonly_fields = list_display
+    actions = ["resume_submissions"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Resume submissions")
+    def resume_submissions(self, request: HttpRequest, queryset: Any) -> None:
+        for account in queryset:
+            pipeline.submissions_resume(account.provider)
+        self.message_user(request, "Submissions resumed; held jobs are being sent.")
 
 
 @admin.register(JobEvent)

@@ -1,7 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def ensure_sweep_schedule(sender: AppConfig, **kwargs: Any) -> None:
+    """Keep the pipeline's periodic sweep scheduled (polling, recovery, held submissions)."""
+    from django.conf import settings
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name="videos.sweep",
+        defaults={
+            "func": "videos.tasks.sweep",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.PIPELINE["SWEEP_INTERVAL_MINUTES"],
+            "repeats": -1,
+        },
+    )
 
 
 class VideosConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "videos"
     verbose_name = "Video production"
+
+    def ready(self) -> None:
+        post_migrate.connect(ensure_sweep_schedule, sender=self)

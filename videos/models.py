@@ -290,7 +290,11 @@ class JobEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["created", "id"]
-        indexes = [models.Index(fields=["job", "created"], name="jobevent_job_created")]
+        indexes = [
+            models.Index(fields=["job", "created"], name="jobevent_job_created"),
+            # The shared rate limit counts recent submissions by their events.
+            models.Index(fields=["to_state", "created"], name="jobevent_to_state_created"),
+        ]
         constraints = [
             _choices_check("to_state", JobState, "jobevent_to_state_valid"),
             models.CheckConstraint(
@@ -331,3 +335,28 @@ class Asset(models.Model):
 
     def __str__(self) -> str:
         return self.file.name
+
+
+class ProviderAccount(models.Model):
+    """Shared state of one provider account, seen by every worker on every host.
+
+    Its row is the lock that serialises submissions (rate limit and in-flight cap), it holds
+    the pause switch for account-wide problems, and it caches the credit balance.
+    """
+
+    provider = models.CharField(max_length=20, unique=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_code = models.CharField(max_length=40, blank=True)
+    pause_reason = models.TextField(blank=True)
+    credits_left = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    credits_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["provider"]
+
+    def __str__(self) -> str:
+        return f"{self.provider} ({'paused' if self.is_paused else 'active'})"
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None

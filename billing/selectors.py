@@ -1,0 +1,129 @@
+"""Reads of money: prices, and a project's spend and reservations, all derived from the ledger."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from billing.models import Budget, EntryKind, LedgerEntry, Price
+from videos.models import GenerationJob, JobState, Project
+
+ZERO = Decimal("0")
+
+
+class PriceMissing(Exception):
+    pass
+
+
+def price_for(
+    *,
+    duration: int,
+    sound: bool,
+    provider: str = "kie",
+    model: str = "kling-2.6",
+    on: datetime.date | None = None,
+) -> Price:
+    """The price row in force on `on` (today by default) for one clip."""
+    on = on or timezone.now().date()
+    price = (
+        Price.objects.filter(
+            provider=provider, model=model, duration=duration, sound=sound, effective_from__lte=on
+        )
+        .order_by("-effective_from")
+        .first()
+    )
+    if price is None:
+        raise PriceMissing(
+            f"No price for a {duration} s {'sound' if sound else 'silent'} {model} clip "
+            f"on {on}: add one to the price list."
+        )
+    return price
+
+
+def month_bounds(month: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
+    """The first instant of `month` and of the month after, in UTC."""
+    start = datetime.datetime(month.year, month.month, 1, tzinfo=datetime.timezone.utc)
+    following = (start + datetime.timedelta(days=32)).replace(day=1)
+    return start, following
+
+
+def _sum(queryset: object) -> Decimal:
+    return queryset.aggregate(total=Coalesce(Sum("amount"), ZERO))["total"]  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ProjectMoney:
+    month: datetime.date
+    cap_usd: Decimal | None  # None: the project has no budget (no cap)
+    warning_threshold: Decimal | None
+    spent_usd: Decimal  # charges and adjustments in the month
+    reserved_usd: Decimal  # reservations not yet settled or released
+    pending_usd: Decimal  # queued jobs that are not reserved yet
+
+    @property
+    def committed_usd(self) -> Decimal:
+        return self.spent_usd + self.reserved_usd + self.pending_usd
+
+    @property
+    def remaining_usd(self) -> Decimal | None:
+        return None if self.cap_usd is None else self.cap_usd - self.committed_usd
+
+    @property
+    def over_warning(self) -> bool:
+        if self.cap_usd is None or self.warning_threshold is None or not self.cap_usd:
+            return False
+        return self.spent_usd + self.reserved_usd >= self.cap_usd * self.warning_threshold
+
+    def can_accept(self, amount: Decimal) -> bool:
+        """Whether a new job of `amount` fits beside everything spent, reserved and queued."""
+        return self.cap_usd is None or self.committed_usd + amount <= self.cap_usd
+
+    def can_reserve(self, amount: Decimal) -> bool:
+        """Whether a queued job of `amount` may take its reservation now (first come, first
+        served among the queued)."""
+        return self.cap_usd is None or self.spent_usd + self.reserved_usd + amount <= self.cap_usd
+
+
+def reserved_jobs_filter() -> Exists:
+    return Exists(LedgerEntry.objects.filter(job=OuterRef("pk"), kind=EntryKind.RESERVE))
+
+
+def project_money(project: Project, *, month: datetime.date | None = None) -> ProjectMoney:
+    month = (month or timezone.now().date()).replace(day=1)
+    start, end = month_bounds(month)
+    entries = LedgerEntry.objects.filter(project=project)
+    spent = _sum(
+        entries.filter(
+            kind__in=[EntryKind.CHARGE, EntryKind.ADJUSTMENT], created__gte=start, created__lt=end
+        )
+    )
+    reserved = _sum(entries.filter(kind=EntryKind.RESERVE)) - _sum(
+        entries.filter(kind=EntryKind.RELEASE)
+    )
+    pending = (
+        GenerationJob.objects.filter(project=project, state=JobState.QUEUED)
+        .filter(~Q(reserved_jobs_filter()))
+        .aggregate(total=Coalesce(Sum("estimated_cost_usd"), ZERO))["total"]
+    )
+    budget = Budget.objects.filter(project=project).first()
+    return ProjectMoney(
+        month=month,
+        cap_usd=budget.monthly_cap_usd if budget else None,
+        warning_threshold=budget.warning_threshold if budget else None,
+        spent_usd=spent,
+        reserved_usd=reserved,
+        pending_usd=pending,
+    )
+
+
+def job_ledger_total(job: GenerationJob) -> dict[str, Decimal]:
+    """What the ledger holds for one job, by kind (absent kinds are zero)."""
+    totals = {kind: ZERO for kind in EntryKind.values}
+    for row in job.ledger_entries.values("kind").annotate(total=Sum("amount")):
+        totals[row["kind"]] = row["total"]
+    return totals

@@ -1,0 +1,92 @@
+"""Money: prices, reservations against the monthly cap, settling and releasing."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from billing import services as billing
+from billing.models import Budget, EntryKind, LedgerEntry, Price
+from billing.selectors import PriceMissing, job_ledger_total, price_for, project_money
+from tests.fixtures.data import make_job
+from videos.models import JobState
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_newest_price_in_force_applies(db):
+    Price.objects.create(
+        duration=5, sound=False, usd=Decimal("0.30"), credits=60,
+        effective_from=datetime.date(2099, 1, 1),
+    )
+    assert price_for(duration=5, sound=False).usd == Decimal("0.28")
+    assert price_for(duration=5, sound=False, on=datetime.date(2099, 2, 1)).usd == Decimal("0.30")
+    with pytest.raises(PriceMissing):
+        price_for(duration=5, sound=False, on=datetime.date(2000, 1, 1))
+
+
+def test_reserve_takes_from_the_cap_and_refuses_what_does_not_fit(project):
+    Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("1.00"))
+    first = make_job(project, estimated_cost_usd=Decimal("0.55"))
+    second = make_job(project, estimated_cost_usd=Decimal("0.55"))
+
+    assert billing.budget_reserve(job=first) is True
+    assert billing.budget_reserve(job=first) is True  # once only
+    assert billing.budget_reserve(job=second) is False
+
+    money = project_money(project)
+    assert money.reserved_usd == Decimal("0.55")
+    assert money.pending_usd == Decimal("0.55")  # the second waits, queued and unreserved
+    assert LedgerEntry.objects.filter(job=first, kind=EntryKind.RESERVE).count() == 1
+
+
+def test_settle_charges_the_reported_credits_at_the_list_rate_once(project):
+    job = make_job(project, estimated_cost_usd=Decimal("0.55"), duration=5, sound=True)
+    billing.budget_reserve(job=job)
+
+    assert billing.job_settle(job=job, credits=Decimal("55")) == Decimal("0.2750")
+    assert billing.job_settle(job=job, credits=Decimal("110")) == Decimal("0.2750")  # a duplicate
+
+    totals = job_ledger_total(job)
+    assert totals[EntryKind.CHARGE] == Decimal("0.2750")
+    assert totals[EntryKind.RESERVE] == totals[EntryKind.RELEASE] == Decimal("0.55")
+    money = project_money(project)
+    assert (money.spent_usd, money.reserved_usd) == (Decimal("0.2750"), Decimal("0"))
+
+
+def test_settle_without_reported_credits_charges_the_list_price(project):
+    job = make_job(project, duration=10, sound=True, estimated_cost_usd=Decimal("1.10"))
+    assert billing.job_settle(job=job, credits=None) == Decimal("1.10")
+
+
+def test_release_gives_back_only_what_was_reserved(project):
+    unreserved = make_job(project)
+    billing.job_release(job=unreserved, note="failed")
+    assert not LedgerEntry.objects.filter(job=unreserved).exists()
+
+    job = make_job(project, estimated_cost_usd=Decimal("0.28"))
+    billing.budget_reserve(job=job)
+    billing.job_release(job=job, note="failed")
+    billing.job_release(job=job, note="failed again")
+    assert job_ledger_total(job)[EntryKind.RELEASE] == Decimal("0.28")
+
+
+def test_spend_is_counted_in_the_month_it_happened(project):
+    job = make_job(project, state=JobState.SUCCEEDED)
+    billing.job_settle(job=job, credits=None)
+    this_month = project_money(project)
+    next_month = project_money(project, month=this_month.month + datetime.timedelta(days=40))
+    assert this_month.spent_usd == Decimal("0.28")
+    assert next_month.spent_usd == Decimal("0")
+
+
+def test_warning_threshold(project):
+    Budget.objects.filter(project=project).update(
+        monthly_cap_usd=Decimal("1.00"), warning_threshold=Decimal("0.50")
+    )
+    job = make_job(project, estimated_cost_usd=Decimal("0.55"))
+    assert not project_money(project).over_warning
+    billing.budget_reserve(job=job)
+    assert project_money(project).over_warning

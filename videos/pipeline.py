@@ -1,0 +1,943 @@
+"""The life of a generation job, top to bottom: create, submit, callback/poll, retrieve, settle.
+
+Every state change is one conditional UPDATE (`WHERE state = <from>`) plus a `JobEvent`, so two
+workers, a late callback and a poll can race without doing the work twice. Work that talks to
+the provider runs in django-q2 workers (`videos.tasks`); nothing here waits for rendering in a
+web request.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from billing import services as billing
+from billing.selectors import PriceMissing, project_money
+from videos.models import (
+    IN_FLIGHT_STATES,
+    GenerationJob,
+    JobEvent,
+    JobState,
+    Kind,
+    ProviderAccount,
+    PromptVersion,
+)
+from videos.providers import get_provider
+from videos.providers.base import (
+    Action,
+    GenerationRequest,
+    InvalidRequest,
+    ProviderError,
+    TaskState,
+    TaskStatus,
+    check_image_bytes,
+)
+from videos.retrieval import ResultUnplayable, ResultUnreachable, store_result
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from videos.models import Project
+
+logger = logging.getLogger(__name__)
+
+S = JobState
+# A result may still arrive for these: the provider holds (or may hold) a task of ours.
+AWAITING_RESULT_STATES = (S.SUBMITTING, S.SUBMITTED, S.GENERATING, S.NEEDS_ATTENTION)
+ACCOUNT_PAUSE_CODES_AUTO_RESUME = {"402", "credits"}
+
+
+def _conf(name: str) -> Any:
+    return settings.PIPELINE[name]
+
+
+class BudgetExceeded(Exception):
+    """The project's monthly budget cannot cover the job; the message says by how much."""
+
+
+# --- Transitions -----------------------------------------------------------------------------
+
+
+def transition(
+    job: GenerationJob,
+    *,
+    to: str,
+    allowed_from: Iterable[str],
+    reason: str = "",
+    **fields: Any,
+) -> bool:
+    """Move `job` to `to` if it is in one of `allowed_from`; record the event. True if moved.
+
+    The UPDATE names the exact state it read, so of two racing callers only one wins; the
+    loser re-reads and tries again only if the new state is still one it may leave.
+    """
+    allowed = set(allowed_from)
+    for _ in range(3):
+        current = GenerationJob.objects.filter(pk=job.pk).values_list("state", flat=True).first()
+        if current not in allowed:
+            return False
+        now = timezone.now()
+        with transaction.atomic():
+            moved = GenerationJob.objects.filter(pk=job.pk, state=current).update(
+                state=to, state_reason=reason, updated=now, **fields
+            )
+            if moved:
+                JobEvent.objects.create(job_id=job.pk, from_state=current, to_state=to, reason=reason)
+        if moved:
+            job.refresh_from_db()
+            return True
+    return False
+
+
+def _note(job: GenerationJob, reason: str) -> None:
+    """Say why a job is waiting, without changing its state."""
+    GenerationJob.objects.filter(pk=job.pk).update(state_reason=reason, updated=timezone.now())
+    job.state_reason = reason
+
+
+# --- 1. Create -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated, priced job that is ready to be saved."""
+
+    project: Project
+    kind: str
+    prompt_text: str
+    prompt_version: PromptVersion | None
+    duration: int
+    aspect_ratio: str
+    sound: bool
+    source_image: UploadedFile | None
+    image_url: str
+    estimated_cost_usd: Decimal
+
+
+def job_prepare(
+    *,
+    project: Project,
+    kind: str,
+    prompt_text: str | None = None,
+    prompt_version: PromptVersion | None = None,
+    duration: int | None = None,
+    aspect_ratio: str | None = None,
+    sound: bool | None = None,
+    source_image: UploadedFile | None = None,
+    image_url: str = "",
+    extra_usd: Decimal = Decimal("0"),
+) -> JobSpec:
+    """Validate and price a job without saving anything.
+
+    Raises ValidationError (field -> message) for bad input and BudgetExceeded when the project's
+    monthly budget cannot cover the clip (plus `extra_usd`, for the rest of a batch). Missing
+    choices take the project's defaults.
+    """
+    if prompt_version is not None:
+        if prompt_version.prompt.project_id != project.pk:
+            raise ValidationError({"prompt_version": "That prompt belongs to another project."})
+        prompt_text = prompt_version.text
+    duration = duration or project.default_duration
+    aspect_ratio = aspect_ratio or project.default_aspect_ratio
+    sound = project.default_sound if sound is None else sound
+
+    errors: dict[str, str] = {}
+    if kind == Kind.IMAGE_TO_VIDEO:
+        if source_image is None and not image_url:
+            errors["image"] = "Image to video needs an image: upload one or give its URL."
+        elif source_image is not None:
+            errors.update(_image_errors(source_image))
+    elif kind != Kind.TEXT_TO_VIDEO:
+        errors["kind"] = f"Kind must be one of: {', '.join(Kind.values)}."
+    request = GenerationRequest(
+        kind=kind,
+        prompt=prompt_text or "",
+        duration=duration,
+        sound=sound,
+        aspect_ratio=aspect_ratio if kind == Kind.TEXT_TO_VIDEO else None,
+        # A stand-in URL lets the provider check the rest before the image is uploaded.
+        image_url=(image_url or "https://upload.invalid/pending.png")
+        if kind == Kind.IMAGE_TO_VIDEO
+        else None,
+    )
+    try:
+        get_provider().validate(request)
+    except InvalidRequest as exc:
+        for field, message in exc.errors.items():
+            errors.setdefault("image" if field == "image_urls" else field, message)
+    if errors:
+        raise ValidationError(errors)
+
+    try:
+        estimate = billing.job_estimate_usd(duration=duration, sound=sound)
+    except PriceMissing as exc:
+        raise ValidationError({"duration": str(exc)}) from exc
+    money = project_money(project)
+    if not money.can_accept(estimate + extra_usd):
+        raise BudgetExceeded(
+            f"The project's monthly budget cannot cover this ${estimate} clip: "
+            f"${money.remaining_usd - extra_usd} of ${money.cap_usd} is left this month."
+        )
+    return JobSpec(
+        project=project,
+        kind=kind,
+        prompt_text=prompt_text or "",
+        prompt_version=prompt_version,
+        duration=duration,
+        aspect_ratio=aspect_ratio,
+        sound=sound,
+        source_image=source_image,
+        image_url=image_url,
+        estimated_cost_usd=estimate,
+    )
+
+
+def job_create(
+    *,
+    created_by: AbstractBaseUser | None,
+    idempotency_key: str | None = None,
+    **inputs: Any,
+) -> GenerationJob:
+    """Validate, price and save a job as `queued`; it is submitted once the transaction commits.
+
+    Takes `job_prepare`'s arguments and raises what it raises.
+    """
+    with transaction.atomic():
+        spec = job_prepare(**inputs)
+        return job_save(spec, created_by=created_by, idempotency_key=idempotency_key)
+
+
+def job_save(
+    spec: JobSpec, *, created_by: AbstractBaseUser | None, idempotency_key: str | None = None
+) -> GenerationJob:
+    """Save a prepared job as `queued` and submit it on commit."""
+    job = GenerationJob(
+        team_id=spec.project.team_id,
+        project=spec.project,
+        kind=spec.kind,
+        prompt_version=spec.prompt_version,
+        prompt_text=spec.prompt_text,
+        source_image_url=spec.image_url,
+        duration=spec.duration,
+        aspect_ratio=spec.aspect_ratio,
+        sound=spec.sound,
+        estimated_cost_usd=spec.estimated_cost_usd,
+        idempotency_key=idempotency_key,
+        created_by=created_by,
+        state=S.QUEUED,
+        state_reason="Waiting for a worker to submit it.",
+    )
+    with transaction.atomic():
+        if spec.source_image is not None:
+            spec.source_image.seek(0)
+            job.source_image.save(spec.source_image.name or "image", spec.source_image, save=False)
+        job.save()
+        JobEvent.objects.create(job=job, from_state="", to_state=S.QUEUED, reason="Created")
+        transaction.on_commit(lambda: enqueue_submit(job.pk))
+    return job
+
+
+def _image_errors(image: UploadedFile) -> dict[str, str]:
+    if image.size and image.size > 10 * 1024 * 1024:
+        return {"image": "The image is larger than 10 MB."}
+    image.seek(0)
+    try:
+        check_image_bytes(image.read())
+    except InvalidRequest as exc:
+        return {"image": next(iter(exc.errors.values()))}
+    finally:
+        image.seek(0)
+    return {}
+
+
+def enqueue_submit(job_id: Any) -> None:
+    async_task("videos.tasks.submit_job", str(job_id), task_name=f"submit-{job_id}")
+
+
+# --- 2. Submit -------------------------------------------------------------------------------
+
+
+def job_submit(job_id: Any) -> None:
+    """Send one queued job to the provider, if the budget, credits and rate limit allow.
+
+    A job that cannot go now stays `queued` with its reason and a `submit_after` time; the sweep
+    tries again later. `submitting` is committed before the request and the task id after it,
+    so a worker killed in between leaves evidence that the job may already be paid for.
+    """
+    job = GenerationJob.objects.select_related("project").filter(pk=job_id).first()
+    if job is None or job.state != S.QUEUED:
+        return
+    if job.submit_after and job.submit_after > timezone.now():
+        return
+
+    if not billing.budget_reserve(job=job):
+        money = project_money(job.project)
+        _note(
+            job,
+            f"Waiting for budget: ${money.remaining_usd} of the project's ${money.cap_usd} "
+            f"monthly cap is left and this clip costs ${job.estimated_cost_usd}.",
+        )
+        return
+
+    provider = get_provider(job.provider)
+    _refresh_credits_if_stale(job.provider, provider)
+    if job.kind == Kind.IMAGE_TO_VIDEO and not job.source_image_url:
+        if not _upload_source_image(job, provider):
+            return
+
+    wait = _claim_submission_slot(job)
+    if wait is not None:
+        return
+
+    request = GenerationRequest(
+        kind=job.kind,
+        prompt=job.prompt_text,
+        duration=job.duration,
+        sound=job.sound,
+        aspect_ratio=job.aspect_ratio if job.kind == Kind.TEXT_TO_VIDEO else None,
+        image_url=job.source_image_url or None,
+    )
+    callback_url = f"{settings.PUBLIC_BASE_URL}{job.callback_path}"
+    try:
+        task_id = provider.create_task(request, callback_url=callback_url)
+    except InvalidRequest as exc:
+        _fail(job, reason=f"The provider would refuse this job: {exc}", code="invalid")
+        return
+    except ProviderError as exc:
+        _submission_refused(job, exc)
+        return
+    except Exception as exc:  # we cannot know whether the request reached the provider
+        logger.exception("createTask for job %s ended unexpectedly", job.pk)
+        transition(
+            job,
+            to=S.NEEDS_ATTENTION,
+            allowed_from=[S.SUBMITTING],
+            reason=f"createTask ended unexpectedly ({type(exc).__name__}); the provider may have "
+            "accepted it, so it is not sent again automatically.",
+        )
+        return
+
+    _record_task_id(job, task_id)
+
+
+def _record_task_id(job: GenerationJob, task_id: str) -> None:
+    now = timezone.now()
+    moved = transition(
+        job,
+        to=S.SUBMITTED,
+        allowed_from=[S.SUBMITTING, S.NEEDS_ATTENTION],
+        reason=f"The provider accepted it as {task_id}.",
+        provider_task_id=task_id,
+        submitted_at=now,
+        next_poll_at=now + datetime.timedelta(seconds=_conf("CALLBACK_GRACE_SECONDS")),
+        poll_attempts=0,
+    )
+    if not moved:
+        # A callback got here first and adopted the task; make sure the id is kept all the same.
+        GenerationJob.objects.filter(pk=job.pk, provider_task_id__isnull=True).update(
+            provider_task_id=task_id, submitted_at=now
+        )
+
+
+def _submission_refused(job: GenerationJob, exc: ProviderError) -> None:
+    code = str(exc.code) if exc.code is not None else ""
+    if exc.action is Action.FAIL:
+        _fail(job, reason=f"The provider refused the job: {exc.message}", code=code, message=exc.message)
+    elif exc.action is Action.PAUSE:
+        submissions_pause(job.provider, code=code, reason=exc.message)
+        _back_to_queue(job, reason=f"Held: submissions are paused ({exc.message}).", delay=None)
+    elif exc.action is Action.UNKNOWN:
+        transition(
+            job,
+            to=S.NEEDS_ATTENTION,
+            allowed_from=[S.SUBMITTING],
+            reason=f"No answer to createTask ({exc.message}); the provider may have accepted "
+            "it, so it is not sent again automatically.",
+        )
+    else:
+        delay = exc.retry_after or _backoff(
+            job.submit_attempts,
+            initial=_conf("SUBMIT_RETRY_INITIAL_SECONDS"),
+            cap=_conf("SUBMIT_RETRY_MAX_SECONDS"),
+        )
+        _back_to_queue(job, reason=f"Will retry in {delay:.0f} s: {exc.message}", delay=delay)
+
+
+def _back_to_queue(job: GenerationJob, *, reason: str, delay: float | None) -> None:
+    submit_after = timezone.now() + datetime.timedelta(seconds=delay) if delay else None
+    transition(job, to=S.QUEUED, allowed_from=[S.SUBMITTING], reason=reason, submit_after=submit_after)
+
+
+def _backoff(attempt: int, *, initial: float, cap: float) -> float:
+    return float(min(initial * 2 ** max(attempt - 1, 0), cap))
+
+
+def _upload_source_image(job: GenerationJob, provider: Any) -> bool:
+    """Turn the uploaded image into a URL the provider can fetch. False if the job must wait."""
+    try:
+        with job.source_image.open("rb") as image:
+            url = provider.upload_image(image.read(), job.source_image.name.rsplit("/", 1)[-1])
+    except InvalidRequest as exc:
+        _fail(job, reason=f"The image cannot be used: {exc}", code="invalid", from_state=S.QUEUED)
+        return False
+    except ProviderError as exc:
+        if exc.action is Action.PAUSE:
+            submissions_pause(job.provider, code=str(exc.code or ""), reason=exc.message)
+        delay = exc.retry_after or _conf("SUBMIT_RETRY_INITIAL_SECONDS")
+        GenerationJob.objects.filter(pk=job.pk).update(
+            submit_after=timezone.now() + datetime.timedelta(seconds=delay)
+        )
+        _note(job, f"Will retry uploading the image: {exc.message}")
+        return False
+    GenerationJob.objects.filter(pk=job.pk).update(source_image_url=url)
+    job.source_image_url = url
+    return True
+
+
+# The shared limits: the provider account's row is the lock every submitter takes in turn.
+
+
+def _account(provider: str) -> ProviderAccount:
+    account, _ = ProviderAccount.objects.get_or_create(provider=provider)
+    return account
+
+
+def _claim_submission_slot(job: GenerationJob) -> float | None:
+    """Move the job to `submitting` if the account may send one more task now.
+
+    Returns None when claimed, else the seconds to wait (the job stays queued with its reason).
+    """
+    _account(job.provider)
+    now = timezone.now()
+    window = datetime.timedelta(seconds=_conf("RATE_LIMIT_WINDOW_SECONDS"))
+    needed_credits = _clip_credits(job)
+    with transaction.atomic():
+        account = ProviderAccount.objects.select_for_update().get(provider=job.provider)
+        wait: float | None = None
+        if account.is_paused:
+            reason = f"Held: submissions are paused ({account.pause_reason})."
+        elif account.credits_left is not None and account.credits_left < needed_credits:
+            reason = (
+                f"Held: the provider account has {account.credits_left} credits and this clip "
+                f"needs {needed_credits}."
+            )
+            _pause(account, code="credits", reason=reason)
+        else:
+            recent = JobEvent.objects.filter(
+                to_state=S.SUBMITTING, created__gte=now - window, job__provider=job.provider
+            ).order_by("created")
+            in_flight = GenerationJob.objects.filter(
+                provider=job.provider, state__in=IN_FLIGHT_STATES
+            ).count()
+            if recent.count() >= _conf("RATE_LIMIT_TASKS"):
+                oldest = recent.first()
+                wait = max((oldest.created + window - now).total_seconds(), 0.5)
+                reason = f"Waiting {wait:.1f} s for the provider's rate limit."
+            elif in_flight >= _conf("MAX_IN_FLIGHT"):
+                wait = float(_conf("POLL_INITIAL_SECONDS"))
+                reason = f"Waiting: {in_flight} tasks are already in flight at the provider."
+            else:
+                claimed = transition(
+                    job,
+                    to=S.SUBMITTING,
+                    allowed_from=[S.QUEUED],
+                    reason="Sending to the provider.",
+                    submit_attempts=F("submit_attempts") + 1,
+                    submit_after=None,
+                )
+                if not claimed:
+                    return float("inf")  # someone else has it
+                if account.credits_left is not None:
+                    # Count what this clip will spend until the next balance check.
+                    account.credits_left -= needed_credits
+                    account.save(update_fields=["credits_left"])
+                return None
+        if wait is not None:
+            GenerationJob.objects.filter(pk=job.pk, state=S.QUEUED).update(
+                submit_after=now + datetime.timedelta(seconds=wait)
+            )
+    _note(job, reason)
+    return wait if wait is not None else float("inf")
+
+
+def _clip_credits(job: GenerationJob) -> Decimal:
+    from billing.selectors import price_for
+
+    return Decimal(price_for(duration=job.duration, sound=job.sound, provider=job.provider).credits)
+
+
+def _refresh_credits_if_stale(provider_name: str, provider: Any) -> None:
+    """Ask the provider for its balance if the cached one is older than the cache time."""
+    account = _account(provider_name)
+    max_age = datetime.timedelta(seconds=_conf("CREDITS_CACHE_SECONDS"))
+    if account.credits_checked_at and timezone.now() - account.credits_checked_at < max_age:
+        return
+    try:
+        credits = provider.credits_left()
+    except ProviderError as exc:
+        if exc.action is Action.PAUSE:
+            submissions_pause(provider_name, code=str(exc.code or ""), reason=exc.message)
+        logger.warning("Could not read the %s credit balance: %s", provider_name, exc.message)
+        return
+    ProviderAccount.objects.filter(pk=account.pk).update(
+        credits_left=credits, credits_checked_at=timezone.now()
+    )
+
+
+def _pause(account: ProviderAccount, *, code: str, reason: str) -> None:
+    if account.is_paused:
+        return
+    account.paused_at = timezone.now()
+    account.pause_code = code
+    account.pause_reason = reason
+    account.save(update_fields=["paused_at", "pause_code", "pause_reason"])
+    logger.error("Submissions to %s paused (%s): %s", account.provider, code, reason)
+
+
+def submissions_pause(provider: str, *, code: str, reason: str) -> None:
+    """Stop every worker from submitting to `provider` until `submissions_resume`."""
+    _account(provider)
+    with transaction.atomic():
+        _pause(ProviderAccount.objects.select_for_update().get(provider=provider), code=code, reason=reason)
+
+
+def submissions_resume(provider: str) -> None:
+    """Let submissions go again and send what was held."""
+    ProviderAccount.objects.filter(provider=provider).update(
+        paused_at=None, pause_code="", pause_reason="", credits_checked_at=None
+    )
+    logger.warning("Submissions to %s resumed", provider)
+    for job_id in GenerationJob.objects.filter(provider=provider, state=S.QUEUED).values_list(
+        "pk", flat=True
+    ):
+        enqueue_submit(job_id)
+
+
+def _resume_if_credits_returned(provider_name: str) -> None:
+    """A pause for lack of credits lifts by itself once the balance can pay for a clip again."""
+    account = _account(provider_name)
+    if not account.is_paused or account.pause_code not in ACCOUNT_PAUSE_CODES_AUTO_RESUME:
+        return
+    try:
+        credits = get_provider(provider_name).credits_left()
+    except ProviderError:
+        return
+    ProviderAccount.objects.filter(pk=account.pk).update(
+        credits_left=credits, credits_checked_at=timezone.now()
+    )
+    cheapest = min((p.credits for p in _current_prices(provider_name)), default=0)
+    if credits >= cheapest:
+        submissions_resume(provider_name)
+
+
+def _current_prices(provider: str) -> list[Any]:
+    from billing.models import Price
+
+    return list(Price.objects.filter(provider=provider, effective_from__lte=timezone.now().date()))
+
+
+# --- 3. Callback and poll --------------------------------------------------------------------
+
+
+def callback_accept(job: GenerationJob, status: TaskStatus, *, verified: bool) -> None:
+    """Hand an authenticated callback to a worker; the view answers the provider at once."""
+    payload = asdict(status)
+    payload["state"] = status.state.value
+    payload["credits_consumed"] = (
+        str(status.credits_consumed) if status.credits_consumed is not None else None
+    )
+    payload["raw"] = {}
+    async_task(
+        "videos.tasks.handle_callback",
+        str(job.pk),
+        payload,
+        verified,
+        task_name=f"callback-{job.pk}-{status.state.value}",
+    )
+
+
+def job_handle_callback(job_id: Any, payload: dict[str, Any], *, verified: bool) -> None:
+    """Apply a callback's outcome. Unsigned callbacks are confirmed with recordInfo first."""
+    job = GenerationJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return
+    task_id = payload["task_id"]
+    if job.provider_task_id and job.provider_task_id != task_id:
+        logger.warning("Callback for job %s names task %s, not its own; ignored", job.pk, task_id)
+        return
+    if verified:
+        status = TaskStatus(
+            task_id=task_id,
+            state=TaskState(payload["state"]),
+            result_urls=list(payload.get("result_urls") or []),
+            fail_code=payload.get("fail_code"),
+            fail_message=payload.get("fail_message"),
+            credits_consumed=Decimal(payload["credits_consumed"])
+            if payload.get("credits_consumed") is not None
+            else None,
+        )
+    else:
+        try:
+            status = get_provider(job.provider).get_task(task_id)
+        except ProviderError as exc:
+            # Polling will find the outcome; adopting an unconfirmed task id would be a guess.
+            logger.warning("Could not confirm callback for job %s: %s", job.pk, exc.message)
+            return
+        if not _task_belongs_to(job, status):
+            logger.warning("Task %s does not carry job %s's callback URL; ignored", task_id, job.pk)
+            return
+    job_apply_status(job, status)
+
+
+def _task_belongs_to(job: GenerationJob, status: TaskStatus) -> bool:
+    """A task the provider reports for us must have been created with this job's callback URL."""
+    if job.provider_task_id == status.task_id:
+        return True
+    from videos.providers.kie import decoded_param
+
+    callback_url = str(decoded_param(status.raw).get("callBackUrl") or "")
+    return callback_url.endswith(job.callback_path)
+
+
+def job_apply_status(job: GenerationJob, status: TaskStatus) -> None:
+    """Move the job by what the provider says of its task (from a callback or a poll)."""
+    if job.provider_task_id is None:
+        adopted = GenerationJob.objects.filter(pk=job.pk, provider_task_id__isnull=True).update(
+            provider_task_id=status.task_id, submitted_at=timezone.now()
+        )
+        if adopted:
+            job.provider_task_id = status.task_id
+            transition(
+                job,
+                to=S.SUBMITTED,
+                allowed_from=[S.SUBMITTING, S.NEEDS_ATTENTION],
+                reason=f"Adopted task {status.task_id} from the provider's callback.",
+                next_poll_at=timezone.now()
+                + datetime.timedelta(seconds=_conf("CALLBACK_GRACE_SECONDS")),
+            )
+    if status.state is TaskState.SUCCESS:
+        _result_ready(job, status)
+    elif status.state is TaskState.FAIL:
+        message = status.fail_message or "The provider could not generate the clip."
+        if job.state == S.CANCELED:
+            _close_canceled(job, note=f"Generation failed after cancel: {message}")
+        else:
+            _fail(
+                job,
+                reason=f"Generation failed: {message}",
+                code=status.fail_code or "501",
+                message=message,
+                allowed_from=AWAITING_RESULT_STATES,
+            )
+    elif status.state is TaskState.GENERATING:
+        transition(
+            job, to=S.GENERATING, allowed_from=[S.SUBMITTED], reason="The provider is generating it."
+        )
+
+
+def _result_ready(job: GenerationJob, status: TaskStatus) -> None:
+    if not status.result_urls:
+        _fail(
+            job,
+            reason="The provider reported success without a result URL.",
+            code="no_result",
+            allowed_from=AWAITING_RESULT_STATES,
+        )
+        return
+    fields = {
+        "result_url": status.result_urls[0],
+        "provider_credits": status.credits_consumed,
+        "next_poll_at": None,
+    }
+    if job.state == S.CANCELED:
+        # Canceled after it was sent: the clip was paid for, so it is kept and charged.
+        if job.next_poll_at is None:
+            return  # its outcome was settled already
+        GenerationJob.objects.filter(pk=job.pk).update(
+            result_url=fields["result_url"], provider_credits=fields["provider_credits"]
+        )
+        job_retrieve(job.pk)
+        return
+    if transition(
+        job,
+        to=S.RETRIEVING,
+        allowed_from=AWAITING_RESULT_STATES,
+        reason="The clip is ready; copying it into storage.",
+        **fields,
+    ):
+        job_retrieve(job.pk)
+
+
+def jobs_poll_due(*, now: datetime.datetime | None = None) -> int:
+    """Poll every job whose callback is overdue. Returns how many were polled."""
+    now = now or timezone.now()
+    due = GenerationJob.objects.filter(
+        state__in=[S.SUBMITTED, S.GENERATING, S.CANCELED],
+        next_poll_at__lte=now,
+        provider_task_id__isnull=False,
+    ).values_list("pk", "next_poll_at")
+    polled = 0
+    for job_id, next_poll_at in due[:500]:
+        job = GenerationJob.objects.get(pk=job_id)
+        delay = _backoff(
+            job.poll_attempts + 1,
+            initial=_conf("POLL_INITIAL_SECONDS"),
+            cap=_conf("POLL_MAX_SECONDS"),
+        )
+        # Claim this poll: of two sweepers, only the one whose UPDATE matches goes on.
+        claimed = GenerationJob.objects.filter(pk=job_id, next_poll_at=next_poll_at).update(
+            next_poll_at=now + datetime.timedelta(seconds=delay),
+            poll_attempts=F("poll_attempts") + 1,
+        )
+        if claimed:
+            job.refresh_from_db()
+            job_poll(job, now=now)
+            polled += 1
+    return polled
+
+
+def job_poll(job: GenerationJob, *, now: datetime.datetime | None = None) -> None:
+    now = now or timezone.now()
+    deadline = (job.submitted_at or job.created) + datetime.timedelta(
+        minutes=_conf("DEADLINE_MINUTES")
+    )
+    try:
+        status = get_provider(job.provider).get_task(job.provider_task_id)
+    except ProviderError as exc:
+        if now < deadline:
+            logger.info("Poll of job %s failed, will retry: %s", job.pk, exc.message)
+            return
+        status = None
+    if status is not None and (status.state.is_final or now < deadline):
+        job_apply_status(job, status)
+        return
+    minutes = _conf("DEADLINE_MINUTES")
+    if job.state == S.CANCELED:
+        _close_canceled(job, note=f"No result within {minutes} minutes after cancel.")
+        return
+    _fail(
+        job,
+        reason=f"No result from the provider within {minutes} minutes; gave up waiting.",
+        code="timeout",
+        allowed_from=[S.SUBMITTED, S.GENERATING],
+    )
+
+
+# --- 4. Retrieve -----------------------------------------------------------------------------
+
+
+def job_retrieve(job_id: Any) -> None:
+    """Copy the finished clip into storage, probe it, and settle; the job becomes `succeeded`.
+
+    An expired result URL is refreshed (recordInfo, then download-url) and tried again. A file
+    that is not a playable video is never called a success: the job needs attention instead.
+    """
+    job = GenerationJob.objects.select_related("project").get(pk=job_id)
+    canceled = job.state == S.CANCELED
+    if not canceled and job.state != S.RETRIEVING:
+        return
+    if hasattr(job, "asset"):
+        _finish(job, canceled=canceled)
+        return
+    provider = get_provider(job.provider)
+    try:
+        store_result(job, provider)
+    except ResultUnreachable as exc:
+        logger.warning("Result of job %s unreachable: %s", job.pk, exc)
+        if canceled:
+            return
+        # Leave it retrieving: the sweep tries again, and the deadline still applies.
+        _note(job, f"Could not download the result yet: {exc}")
+        return
+    except ResultUnplayable as exc:
+        if canceled:
+            _close_canceled(job, note=f"The late result is not a playable video: {exc}")
+            return
+        transition(
+            job,
+            to=S.NEEDS_ATTENTION,
+            allowed_from=[S.RETRIEVING],
+            reason=f"The provider's result is not a playable video ({exc}); its reservation is "
+            "kept until someone decides.",
+        )
+        return
+    job.refresh_from_db()
+    _finish(job, canceled=canceled)
+
+
+def _finish(job: GenerationJob, *, canceled: bool) -> None:
+    with transaction.atomic():
+        if canceled and not _claim_canceled_outcome(job):
+            return
+        charged = billing.job_settle(job=job, credits=job.provider_credits)
+        if canceled:
+            JobEvent.objects.create(
+                job=job,
+                from_state=S.CANCELED,
+                to_state=S.CANCELED,
+                reason=f"The clip arrived after cancel; stored and charged ${charged}.",
+            )
+        else:
+            transition(
+                job,
+                to=S.SUCCEEDED,
+                allowed_from=[S.RETRIEVING],
+                reason=f"Stored and probed; charged ${charged}.",
+                finished_at=timezone.now(),
+            )
+
+
+# --- 5. Settle the failures, cancel, retry ---------------------------------------------------
+
+
+def _fail(
+    job: GenerationJob,
+    *,
+    reason: str,
+    code: str = "",
+    message: str = "",
+    allowed_from: Iterable[str] = (S.SUBMITTING,),
+    from_state: str | None = None,
+) -> None:
+    allowed = [from_state] if from_state else list(allowed_from)
+    with transaction.atomic():
+        moved = transition(
+            job,
+            to=S.FAILED,
+            allowed_from=allowed,
+            reason=reason,
+            provider_error_code=code,
+            provider_error_message=message or reason,
+            finished_at=timezone.now(),
+            next_poll_at=None,
+        )
+        if moved:
+            billing.job_release(job=job, note="Released: the job failed")
+
+
+def _claim_canceled_outcome(job: GenerationJob) -> bool:
+    """A canceled job awaits its outcome while `next_poll_at` is set; one caller settles it."""
+    return bool(
+        GenerationJob.objects.filter(pk=job.pk, state=S.CANCELED, next_poll_at__isnull=False).update(
+            next_poll_at=None
+        )
+    )
+
+
+def _close_canceled(job: GenerationJob, *, note: str) -> None:
+    with transaction.atomic():
+        if not _claim_canceled_outcome(job):
+            return
+        billing.job_release(job=job, note="Released: canceled and no clip arrived")
+        JobEvent.objects.create(job=job, from_state=S.CANCELED, to_state=S.CANCELED, reason=note)
+
+
+def job_cancel(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> bool:
+    """Cancel a job. One not yet sent is simply canceled and released; one the provider has is
+    canceled here only: if its clip still arrives it is stored and charged, as it was paid for.
+    Returns False if the job had already ended.
+    """
+    who = f" by {by}" if by else ""
+    with transaction.atomic():
+        if transition(job, to=S.CANCELED, allowed_from=[S.QUEUED], reason=f"Canceled{who}.",
+                      finished_at=timezone.now()):
+            billing.job_release(job=job, note="Released: canceled before submission")
+            return True
+    return transition(
+        job,
+        to=S.CANCELED,
+        allowed_from=AWAITING_RESULT_STATES,
+        reason=f"Canceled{who} after it was sent; a clip that still arrives is kept and charged.",
+        canceled_by_user=True,
+        finished_at=timezone.now(),
+        # Still awaiting the outcome: polling goes on until the clip arrives or the deadline.
+        next_poll_at=job.next_poll_at or timezone.now(),
+    )
+
+
+def job_retry(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> GenerationJob:
+    """Start a new attempt of a failed, canceled or needs-attention job, with its own events."""
+    if job.state not in (S.FAILED, S.CANCELED, S.NEEDS_ATTENTION):
+        raise ValidationError({"state": f"Only failed or canceled jobs can be retried, not {job.state}."})
+    upload = None
+    if job.source_image:
+        with job.source_image.open("rb") as image:
+            upload = SimpleUploadedFile(job.source_image.name.rsplit("/", 1)[-1], image.read())
+    with transaction.atomic():
+        new = job_create(
+            project=job.project,
+            kind=job.kind,
+            created_by=by,
+            prompt_text=job.prompt_text,
+            prompt_version=job.prompt_version,
+            duration=job.duration,
+            aspect_ratio=job.aspect_ratio,
+            sound=job.sound,
+            source_image=upload,
+            image_url="" if upload else job.source_image_url,
+        )
+        GenerationJob.objects.filter(pk=new.pk).update(retry_of=job, attempt=job.attempt + 1)
+    new.refresh_from_db()
+    return new
+
+
+# --- The sweep: what keeps jobs moving when a message or a worker was lost -------------------
+
+
+def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
+    """Recover stuck jobs, resend held submissions, poll overdue jobs. Safe to run anywhere,
+    any number of times at once. Returns counts, for logs and tests."""
+    now = now or timezone.now()
+    stale = now - datetime.timedelta(seconds=_conf("STALE_STEP_SECONDS"))
+    counts = {"needs_attention": 0, "retrieving": 0, "submitted": 0, "polled": 0}
+
+    for job in GenerationJob.objects.filter(state=S.SUBMITTING, updated__lt=stale):
+        if transition(
+            job,
+            to=S.NEEDS_ATTENTION,
+            allowed_from=[S.SUBMITTING],
+            reason="A worker stopped after sending createTask and before saving the answer; "
+            "the provider may have accepted it, so it is not sent again automatically.",
+        ):
+            counts["needs_attention"] += 1
+
+    for job_id in GenerationJob.objects.filter(
+        Q(state=S.RETRIEVING, updated__lt=stale)
+    ).values_list("pk", flat=True):
+        GenerationJob.objects.filter(pk=job_id).update(updated=now)
+        job_retrieve(job_id)
+        counts["retrieving"] += 1
+
+    for provider in ProviderAccount.objects.filter(paused_at__isnull=False).values_list(
+        "provider", flat=True
+    ):
+        _resume_if_credits_returned(provider)
+
+    for job_id in GenerationJob.objects.filter(
+        Q(submit_after__isnull=True) | Q(submit_after__lte=now), state=S.QUEUED
+    ).order_by("created").values_list("pk", flat=True)[:200]:
+        job_submit(job_id)
+        counts["submitted"] += 1
+
+    counts["polled"] = jobs_poll_due(now=now)
+
+    # Canceled before the provider's task id was known: no poll can find it; stop waiting.
+    deadline = now - datetime.timedelta(minutes=_conf("DEADLINE_MINUTES"))
+    for job in GenerationJob.objects.filter(
+        state=S.CANCELED, next_poll_at__isnull=False, provider_task_id__isnull=True,
+        created__lt=deadline,
+    ):
+        _close_canceled(job, note="No task id and no clip arrived before the deadline.")
+    return counts

@@ -1,0 +1,178 @@
+"""Copying a finished clip from the provider's short-lived URL into the platform's storage.
+
+The download streams to a temporary file in chunks (never the whole clip in memory), hashing as
+it goes; PyAV then proves the file is a playable video and reads its duration, size, frame rate
+and audio; a frame becomes the poster. Only then is the file saved through `default_storage`
+(local disk or S3) and the `Asset` row written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import av
+import requests
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from videos.models import Asset
+from videos.providers.base import ProviderError
+
+if TYPE_CHECKING:
+    from videos.models import GenerationJob
+    from videos.providers.base import VideoProvider
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1024 * 1024
+EXPIRED_STATUSES = {403, 404, 410}
+POSTER_AT_SECONDS = 1.0
+
+
+class ResultUnreachable(Exception):
+    """The result could not be downloaded now (network, expired link that could not be renewed)."""
+
+
+class ResultUnplayable(Exception):
+    """The downloaded file is not a video that plays."""
+
+
+class _LinkExpired(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Probe:
+    duration_s: float
+    width: int
+    height: int
+    fps: float
+    has_audio: bool
+    poster_jpeg: bytes
+
+
+def store_result(job: GenerationJob, provider: VideoProvider) -> Asset:
+    """Download, verify and store the job's result; returns its new Asset."""
+    with tempfile.TemporaryDirectory(prefix="reelforge-") as folder:
+        path = Path(folder) / "clip.mp4"
+        try:
+            sha256, size = download(job.result_url, path)
+        except _LinkExpired:
+            url = fresh_result_url(job, provider)
+            try:
+                sha256, size = download(url, path)
+            except _LinkExpired as exc:
+                raise ResultUnreachable("the renewed result link has expired too") from exc
+        probe = probe_video(path)
+        asset = Asset(
+            job=job,
+            sha256=sha256,
+            size_bytes=size,
+            duration_s=probe.duration_s,
+            width=probe.width,
+            height=probe.height,
+            fps=probe.fps,
+            has_audio=probe.has_audio,
+        )
+        with path.open("rb") as clip:
+            asset.file.save(f"{job.pk}.mp4", File(clip), save=False)
+        asset.poster.save(f"{job.pk}.jpg", ContentFile(probe.poster_jpeg), save=False)
+        try:
+            with transaction.atomic():
+                asset.save()
+        except IntegrityError:
+            # Another worker stored this result first: keep theirs, drop our copy.
+            asset.file.delete(save=False)
+            asset.poster.delete(save=False)
+            return Asset.objects.get(job=job)
+    return asset
+
+
+def download(url: str, path: Path) -> tuple[str, int]:
+    """Stream `url` into `path`; returns (sha256 hex, size). Raises _LinkExpired on 403/404/410."""
+    conf = settings.PIPELINE
+    deadline = time.monotonic() + conf["RESULT_DOWNLOAD_TIMEOUT_SECONDS"]
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with requests.get(url, stream=True, timeout=(5, 30)) as response:
+            if response.status_code in EXPIRED_STATUSES:
+                raise _LinkExpired(f"{response.status_code} from the result URL")
+            if response.status_code != 200:
+                raise ResultUnreachable(f"HTTP {response.status_code} from the result URL")
+            with path.open("wb") as out:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    size += len(chunk)
+                    if size > conf["RESULT_MAX_BYTES"]:
+                        raise ResultUnreachable("the result is larger than RESULT_MAX_BYTES")
+                    if time.monotonic() > deadline:
+                        raise ResultUnreachable("the download took too long")
+                    digest.update(chunk)
+                    out.write(chunk)
+    except requests.RequestException as exc:
+        raise ResultUnreachable(f"download failed ({type(exc).__name__})") from exc
+    if size == 0:
+        raise ResultUnplayable("the result is empty")
+    return digest.hexdigest(), size
+
+
+def fresh_result_url(job: GenerationJob, provider: VideoProvider) -> str:
+    """A working link for an expired result: recordInfo's current URL, else download-url."""
+    try:
+        status = provider.get_task(job.provider_task_id or "")
+        if status.result_urls and status.result_urls[0] != job.result_url:
+            return status.result_urls[0]
+        return provider.fresh_download_url(job.result_url)
+    except ProviderError as exc:
+        raise ResultUnreachable(f"could not renew the result link: {exc.message}") from exc
+
+
+def probe_video(path: Path) -> Probe:
+    """Open the file with PyAV, decode up to the poster frame, and report what it holds."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ResultUnplayable("the file has no video stream")
+            video = container.streams.video[0]
+            width = video.codec_context.width
+            height = video.codec_context.height
+            fps = float(video.average_rate or video.guessed_rate or 0)
+            if container.duration:
+                duration = container.duration / av.time_base
+            elif video.duration and video.time_base:
+                duration = float(video.duration * video.time_base)
+            else:
+                duration = 0.0
+            has_audio = bool(container.streams.audio)
+            poster = None
+            for frame in container.decode(video):
+                poster = frame
+                if frame.time is not None and frame.time >= min(POSTER_AT_SECONDS, duration / 2):
+                    break
+    except ResultUnplayable:
+        raise
+    except (av.FFmpegError, ValueError, IndexError) as exc:
+        raise ResultUnplayable(f"PyAV cannot read it ({exc})") from exc
+    if poster is None:
+        raise ResultUnplayable("no frame of the video decodes")
+    if duration <= 0 or width <= 0 or height <= 0:
+        raise ResultUnplayable("the video reports no duration or size")
+    buffer = io.BytesIO()
+    poster.to_image().save(buffer, format="JPEG", quality=85)
+    return Probe(
+        duration_s=round(duration, 3),
+        width=width,
+        height=height,
+        fps=round(fps, 3),
+        has_audio=has_audio,
+        poster_jpeg=buffer.getvalue(),
+    )
