@@ -161,6 +161,11 @@ class VideoProvider(abc.ABC):
 
     name: ClassVar[str]
 
+    @classmethod
+    @abc.abstractmethod
+    def from_settings(cls) -> VideoProvider:
+        """A provider configured from Django settings."""
+
     @abc.abstractmethod
     def validate(self, request: GenerationRequest) -> None:
         """Raise `InvalidRequest` when the provider would refuse `request`."""
