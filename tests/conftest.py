@@ -4,7 +4,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.data"]
+pytest_plugins = [
+    "tests.fixtures.s3",
+    "tests.fixtures.data",
+    "tests.fixtures.simulator",
+    "tests.fixtures.platform",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -13,3 +13,13 @@ os.environ.setdefault("Q_SYNC", "true")
 from config.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    import tempfile
+    from pathlib import Path
+
+    # A file, not shared-cache memory: the live server thread, the test and a worker process
+    # all use the test database at once, which in-memory SQLite answers with "table is locked".
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(Path(tempfile.gettempdir()) / f"reelforge-test-{os.getpid()}.sqlite3")
+    }
