@@ -282,6 +282,8 @@ class SimulatedKie:
 
     def _run_task(self, task: tasks.SimTask, epoch: int, *, finish_now: bool = False) -> None:
         """Render (unless the task is doomed), then finish it when its time is up."""
+        if epoch != self._epoch:
+            return  # queued before a reset: nobody is waiting for it any more
         if not task.will_fail:
             started = time.monotonic()
             try:
