@@ -22,7 +22,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.fixtures.simulator import CallbackSink, SimulatorHandle
+from tests.fixtures.simulator import SimulatorHandle
 from videos.simulator import Faults, KieSimulator, RenderSettings, SimulatorConfig
 from videos.simulator.faults import FaultRule
 from videos.simulator.rendering import RenderError, frame_size, render_image_to_video, render_text_to_video

@@ -27,7 +27,6 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from videos.providers.base import (
-    IMAGE_TO_VIDEO,
     IMAGE_TYPES,
     TEXT_TO_VIDEO,
     Action,

@@ -114,14 +114,15 @@ class SimTask:
     def record(self, task_seconds: float) -> dict[str, Any]:
         """recordInfo's `data`: `param` and `resultJson` are JSON strings, times Unix ms."""
         finished = self.completed_at is not None
+        failed = self.final_state == "fail"  # a doomed task looks healthy until it ends
         return {
             "taskId": self.task_id,
             "model": self.model,
             "state": self.state(task_seconds),
             "param": json.dumps(self.body, ensure_ascii=False),
             "resultJson": json.dumps({"resultUrls": [self.result_url]}) if self.result_url else "",
-            "failCode": self.fail_code or "",
-            "failMsg": self.fail_message or "",
+            "failCode": (self.fail_code or "") if failed else "",
+            "failMsg": (self.fail_message or "") if failed else "",
             "costTime": _millis(self.completed_at - self.created_at) if finished else None,
             "createTime": _millis(self.created_at),
             "updateTime": _millis(self.completed_at if finished else time.time()),
