@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, Q, Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.models import Budget, EntryKind, LedgerEntry, Price
 from videos.models import GenerationJob, JobState, Project
 
 ZERO = Decimal("0")
+# SQLite sums decimals as floats; every total is rounded back to the ledger's precision.
+PRECISION = Decimal("0.0001")
 
 
 class PriceMissing(Exception):
@@ -52,8 +53,12 @@ def month_bounds(month: datetime.date) -> tuple[datetime.datetime, datetime.date
     return start, following
 
 
+def _money(value: Decimal | float | int | None) -> Decimal:
+    return Decimal(str(value or 0)).quantize(PRECISION)
+
+
 def _sum(queryset: object) -> Decimal:
-    return queryset.aggregate(total=Coalesce(Sum("amount"), ZERO))["total"]  # type: ignore[attr-defined]
+    return _money(queryset.aggregate(total=Sum("amount"))["total"])  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -105,10 +110,10 @@ def project_money(project: Project, *, month: datetime.date | None = None) -> Pr
     reserved = _sum(entries.filter(kind=EntryKind.RESERVE)) - _sum(
         entries.filter(kind=EntryKind.RELEASE)
     )
-    pending = (
+    pending = _money(
         GenerationJob.objects.filter(project=project, state=JobState.QUEUED)
         .filter(~Q(reserved_jobs_filter()))
-        .aggregate(total=Coalesce(Sum("estimated_cost_usd"), ZERO))["total"]
+        .aggregate(total=Sum("estimated_cost_usd"))["total"]
     )
     budget = Budget.objects.filter(project=project).first()
     return ProjectMoney(
@@ -123,7 +128,7 @@ def project_money(project: Project, *, month: datetime.date | None = None) -> Pr
 
 def job_ledger_total(job: GenerationJob) -> dict[str, Decimal]:
     """What the ledger holds for one job, by kind (absent kinds are zero)."""
-    totals = {kind: ZERO for kind in EntryKind.values}
+    totals = {kind: _money(0) for kind in EntryKind.values}
     for row in job.ledger_entries.values("kind").annotate(total=Sum("amount")):
-        totals[row["kind"]] = row["total"]
+        totals[row["kind"]] = _money(row["total"])
     return totals

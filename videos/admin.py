@@ -6,6 +6,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils.html import format_html
+
+from billing.selectors import job_ledger_total
 
 from videos import pipeline
 
@@ -152,7 +155,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
     inlines = [JobEventInline]
     # Jobs change only through the pipeline; the callback token is a secret and never shown.
     readonly_fields = [
-        "id", "team", "project", "kind", "prompt_version", "prompt_text", "source_image",
+        "id", "clip", "cost", "team", "project", "kind", "prompt_version", "prompt_text", "source_image",
         "source_image_url", "duration", "aspect_ratio", "sound", "state", "state_reason",
         "estimated_cost_usd", "provider", "provider_task_id", "provider_error_code",
         "provider_error_message", "provider_credits", "result_url", "idempotency_key",
@@ -164,6 +167,33 @@ class GenerationJobAdmin(admin.ModelAdmin):
     @admin.display(description="job", ordering="created")
     def short_id(self, job: GenerationJob) -> str:
         return str(job.pk)[:8]
+
+    @admin.display(description="clip")
+    def clip(self, job: GenerationJob) -> str:
+        asset = Asset.objects.filter(job=job).first()
+        if asset is None:
+            return "-"
+        return format_html(
+            '<video src="{}" poster="{}" controls preload="metadata" width="480"></video><br>'
+            "{} x {}, {} s, {} fps, {}, {} bytes, sha256 {}",
+            asset.file.url,
+            asset.poster.url if asset.poster else "",
+            asset.width,
+            asset.height,
+            asset.duration_s,
+            f"{asset.fps:.0f}",
+            "with sound" if asset.has_audio else "silent",
+            asset.size_bytes,
+            asset.sha256,
+        )
+
+    @admin.display(description="cost")
+    def cost(self, job: GenerationJob) -> str:
+        totals = job_ledger_total(job)
+        return (
+            f"estimated ${job.estimated_cost_usd}; charged ${totals['charge']}; "
+            f"reserved ${totals['reserve']}, released ${totals['release']}"
+        )
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # noqa: ANN201
         if obj is None:
