@@ -291,6 +291,11 @@ def test_a_stale_submission_needs_attention_and_is_never_resent(platform, projec
     assert job.state == S.NEEDS_ATTENTION
     assert platform.simulator.stats()["create_task_calls"] == 0
 
+    assert pipeline.job_give_up(job) is True  # an operator's call
+    job.refresh_from_db()
+    assert job.state == S.FAILED
+    assert pipeline.job_give_up(job) is False
+
 
 def test_an_interrupted_retrieval_is_retried_by_the_sweep(platform, project):
     platform.simulator.set_faults(lost_callback=1)

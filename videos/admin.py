@@ -151,7 +151,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
     search_fields = ["id", "prompt_text", "provider_task_id", "idempotency_key"]
     list_select_related = ["project"]
     date_hierarchy = "created"
-    actions = ["cancel_jobs", "retry_jobs"]
+    actions = ["cancel_jobs", "retry_jobs", "give_up_jobs"]
     inlines = [JobEventInline]
     # Jobs change only through the pipeline; the callback token is a secret and never shown.
     readonly_fields = [
@@ -243,6 +243,12 @@ class GenerationJobAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Job {str(job.pk)[:8]}: {exc}", level=messages.WARNING)
             else:
                 self.message_user(request, f"Job {str(job.pk)[:8]} retried as {str(new.pk)[:8]}.")
+
+
+    @admin.action(description="Mark selected jobs that need attention as failed (release)")
+    def give_up_jobs(self, request: HttpRequest, queryset: Any) -> None:
+        done = sum(pipeline.job_give_up(job, by=request.user) for job in queryset)
+        self.message_user(request, f"Marked {done} of {queryset.count()} jobs failed.")
 
 
 @admin.register(ProviderAccount)

@@ -26,7 +26,6 @@ from django_q.tasks import async_task
 from billing import services as billing
 from billing.selectors import PriceMissing, project_money
 from videos.models import (
-    IN_FLIGHT_STATES,
     GenerationJob,
     JobEvent,
     JobState,
@@ -44,7 +43,9 @@ from videos.providers.base import (
     TaskStatus,
     check_image_bytes,
 )
+from videos import submission_gate
 from videos.retrieval import ResultUnplayable, ResultUnreachable, store_result
+from videos.transitions import note, transition
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -56,7 +57,6 @@ logger = logging.getLogger(__name__)
 S = JobState
 # A result may still arrive for these: the provider holds (or may hold) a task of ours.
 AWAITING_RESULT_STATES = (S.SUBMITTING, S.SUBMITTED, S.GENERATING, S.NEEDS_ATTENTION)
-ACCOUNT_PAUSE_CODES_AUTO_RESUME = {"402", "credits"}
 
 
 def _conf(name: str) -> Any:
@@ -65,46 +65,6 @@ def _conf(name: str) -> Any:
 
 class BudgetExceeded(Exception):
     """The project's monthly budget cannot cover the job; the message says by how much."""
-
-
-# --- Transitions -----------------------------------------------------------------------------
-
-
-def transition(
-    job: GenerationJob,
-    *,
-    to: str,
-    allowed_from: Iterable[str],
-    reason: str = "",
-    **fields: Any,
-) -> bool:
-    """Move `job` to `to` if it is in one of `allowed_from`; record the event. True if moved.
-
-    The UPDATE names the exact state it read, so of two racing callers only one wins; the
-    loser re-reads and tries again only if the new state is still one it may leave.
-    """
-    allowed = set(allowed_from)
-    for _ in range(3):
-        current = GenerationJob.objects.filter(pk=job.pk).values_list("state", flat=True).first()
-        if current not in allowed:
-            return False
-        now = timezone.now()
-        with transaction.atomic():
-            moved = GenerationJob.objects.filter(pk=job.pk, state=current).update(
-                state=to, state_reason=reason, updated=now, **fields
-            )
-            if moved:
-                JobEvent.objects.create(job_id=job.pk, from_state=current, to_state=to, reason=reason)
-        if moved:
-            job.refresh_from_db()
-            return True
-    return False
-
-
-def _note(job: GenerationJob, reason: str) -> None:
-    """Say why a job is waiting, without changing its state."""
-    GenerationJob.objects.filter(pk=job.pk).update(state_reason=reason, updated=timezone.now())
-    job.state_reason = reason
 
 
 # --- 1. Create -------------------------------------------------------------------------------
@@ -284,7 +244,7 @@ def job_submit(job_id: Any) -> None:
 
     if not billing.budget_reserve(job=job):
         money = project_money(job.project)
-        _note(
+        note(
             job,
             f"Waiting for budget: ${money.remaining_usd} of the project's ${money.cap_usd} "
             f"monthly cap is left and this clip costs ${job.estimated_cost_usd}.",
@@ -292,13 +252,12 @@ def job_submit(job_id: Any) -> None:
         return
 
     provider = get_provider(job.provider)
-    _refresh_credits_if_stale(job.provider, provider)
+    submission_gate.refresh_credits_if_stale(job.provider, provider)
     if job.kind == Kind.IMAGE_TO_VIDEO and not job.source_image_url:
         if not _upload_source_image(job, provider):
             return
 
-    wait = _claim_submission_slot(job)
-    if wait is not None:
+    if submission_gate.claim_submission_slot(job) is not None:
         return
 
     request = GenerationRequest(
@@ -399,153 +358,25 @@ def _upload_source_image(job: GenerationJob, provider: Any) -> bool:
         GenerationJob.objects.filter(pk=job.pk).update(
             submit_after=timezone.now() + datetime.timedelta(seconds=delay)
         )
-        _note(job, f"Will retry uploading the image: {exc.message}")
+        note(job, f"Will retry uploading the image: {exc.message}")
         return False
     GenerationJob.objects.filter(pk=job.pk).update(source_image_url=url)
     job.source_image_url = url
     return True
 
 
-# The shared limits: the provider account's row is the lock every submitter takes in turn.
-
-
-def _account(provider: str) -> ProviderAccount:
-    account, _ = ProviderAccount.objects.get_or_create(provider=provider)
-    return account
-
-
-def _claim_submission_slot(job: GenerationJob) -> float | None:
-    """Move the job to `submitting` if the account may send one more task now.
-
-    Returns None when claimed, else the seconds to wait (the job stays queued with its reason).
-    """
-    _account(job.provider)
-    now = timezone.now()
-    window = datetime.timedelta(seconds=_conf("RATE_LIMIT_WINDOW_SECONDS"))
-    needed_credits = _clip_credits(job)
-    with transaction.atomic():
-        account = ProviderAccount.objects.select_for_update().get(provider=job.provider)
-        wait: float | None = None
-        if account.is_paused:
-            reason = f"Held: submissions are paused ({account.pause_reason})."
-        elif account.credits_left is not None and account.credits_left < needed_credits:
-            reason = (
-                f"Held: the provider account has {account.credits_left} credits and this clip "
-                f"needs {needed_credits}."
-            )
-            _pause(account, code="credits", reason=reason)
-        else:
-            recent = JobEvent.objects.filter(
-                to_state=S.SUBMITTING, created__gte=now - window, job__provider=job.provider
-            ).order_by("created")
-            in_flight = GenerationJob.objects.filter(
-                provider=job.provider, state__in=IN_FLIGHT_STATES
-            ).count()
-            if recent.count() >= _conf("RATE_LIMIT_TASKS"):
-                oldest = recent.first()
-                wait = max((oldest.created + window - now).total_seconds(), 0.5)
-                reason = f"Waiting {wait:.1f} s for the provider's rate limit."
-            elif in_flight >= _conf("MAX_IN_FLIGHT"):
-                wait = float(_conf("POLL_INITIAL_SECONDS"))
-                reason = f"Waiting: {in_flight} tasks are already in flight at the provider."
-            else:
-                claimed = transition(
-                    job,
-                    to=S.SUBMITTING,
-                    allowed_from=[S.QUEUED],
-                    reason="Sending to the provider.",
-                    submit_attempts=F("submit_attempts") + 1,
-                    submit_after=None,
-                )
-                if not claimed:
-                    return float("inf")  # someone else has it
-                if account.credits_left is not None:
-                    # Count what this clip will spend until the next balance check.
-                    account.credits_left -= needed_credits
-                    account.save(update_fields=["credits_left"])
-                return None
-        if wait is not None:
-            GenerationJob.objects.filter(pk=job.pk, state=S.QUEUED).update(
-                submit_after=now + datetime.timedelta(seconds=wait)
-            )
-    _note(job, reason)
-    return wait if wait is not None else float("inf")
-
-
-def _clip_credits(job: GenerationJob) -> Decimal:
-    from billing.selectors import price_for
-
-    return Decimal(price_for(duration=job.duration, sound=job.sound, provider=job.provider).credits)
-
-
-def _refresh_credits_if_stale(provider_name: str, provider: Any) -> None:
-    """Ask the provider for its balance if the cached one is older than the cache time."""
-    account = _account(provider_name)
-    max_age = datetime.timedelta(seconds=_conf("CREDITS_CACHE_SECONDS"))
-    if account.credits_checked_at and timezone.now() - account.credits_checked_at < max_age:
-        return
-    try:
-        credits = provider.credits_left()
-    except ProviderError as exc:
-        if exc.action is Action.PAUSE:
-            submissions_pause(provider_name, code=str(exc.code or ""), reason=exc.message)
-        logger.warning("Could not read the %s credit balance: %s", provider_name, exc.message)
-        return
-    ProviderAccount.objects.filter(pk=account.pk).update(
-        credits_left=credits, credits_checked_at=timezone.now()
-    )
-
-
-def _pause(account: ProviderAccount, *, code: str, reason: str) -> None:
-    if account.is_paused:
-        return
-    account.paused_at = timezone.now()
-    account.pause_code = code
-    account.pause_reason = reason
-    account.save(update_fields=["paused_at", "pause_code", "pause_reason"])
-    logger.error("Submissions to %s paused (%s): %s", account.provider, code, reason)
-
-
 def submissions_pause(provider: str, *, code: str, reason: str) -> None:
     """Stop every worker from submitting to `provider` until `submissions_resume`."""
-    _account(provider)
-    with transaction.atomic():
-        _pause(ProviderAccount.objects.select_for_update().get(provider=provider), code=code, reason=reason)
+    submission_gate.pause(provider, code=code, reason=reason)
 
 
 def submissions_resume(provider: str) -> None:
     """Let submissions go again and send what was held."""
-    ProviderAccount.objects.filter(provider=provider).update(
-        paused_at=None, pause_code="", pause_reason="", credits_checked_at=None
-    )
-    logger.warning("Submissions to %s resumed", provider)
+    submission_gate.resume(provider)
     for job_id in GenerationJob.objects.filter(provider=provider, state=S.QUEUED).values_list(
         "pk", flat=True
     ):
         enqueue_submit(job_id)
-
-
-def _resume_if_credits_returned(provider_name: str) -> None:
-    """A pause for lack of credits lifts by itself once the balance can pay for a clip again."""
-    account = _account(provider_name)
-    if not account.is_paused or account.pause_code not in ACCOUNT_PAUSE_CODES_AUTO_RESUME:
-        return
-    try:
-        credits = get_provider(provider_name).credits_left()
-    except ProviderError:
-        return
-    ProviderAccount.objects.filter(pk=account.pk).update(
-        credits_left=credits, credits_checked_at=timezone.now()
-    )
-    cheapest = min((p.credits for p in _current_prices(provider_name)), default=0)
-    if credits >= cheapest:
-        submissions_resume(provider_name)
-
-
-def _current_prices(provider: str) -> list[Any]:
-    from billing.models import Price
-
-    return list(Price.objects.filter(provider=provider, effective_from__lte=timezone.now().date()))
 
 
 # --- 3. Callback and poll --------------------------------------------------------------------
@@ -759,7 +590,7 @@ def job_retrieve(job_id: Any) -> None:
         if canceled:
             return
         # Leave it retrieving: the sweep tries again, and the deadline still applies.
-        _note(job, f"Could not download the result yet: {exc}")
+        note(job, f"Could not download the result yet: {exc}")
         return
     except ResultUnplayable as exc:
         if canceled:
@@ -867,6 +698,25 @@ def job_cancel(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> boo
     )
 
 
+def job_give_up(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> bool:
+    """An operator's decision on a job that needs attention: call it failed and release its
+    reservation. A callback that still arrives for it changes nothing. False if not applicable."""
+    who = f" by {by}" if by else ""
+    with transaction.atomic():
+        moved = transition(
+            job,
+            to=S.FAILED,
+            allowed_from=[S.NEEDS_ATTENTION],
+            reason=f"Marked failed{who} after review.",
+            provider_error_code="given_up",
+            finished_at=timezone.now(),
+            next_poll_at=None,
+        )
+        if moved:
+            billing.job_release(job=job, note="Released: marked failed after review")
+    return moved
+
+
 def job_retry(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> GenerationJob:
     """Start a new attempt of a failed, canceled or needs-attention job, with its own events."""
     if job.state not in (S.FAILED, S.CANCELED, S.NEEDS_ATTENTION):
@@ -923,7 +773,8 @@ def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
     for provider in ProviderAccount.objects.filter(paused_at__isnull=False).values_list(
         "provider", flat=True
     ):
-        _resume_if_credits_returned(provider)
+        if submission_gate.credits_returned(provider):
+            submissions_resume(provider)
 
     for job_id in GenerationJob.objects.filter(
         Q(submit_after__isnull=True) | Q(submit_after__lte=now), state=S.QUEUED

@@ -1,0 +1,111 @@
+"""The editor's side: jobs are added through the pipeline's rules, and secrets stay hidden."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from PIL import Image
+
+from billing.models import Budget
+from tests.fixtures.data import make_job
+from videos import pipeline
+from videos.models import GenerationJob, JobState, ProviderAccount
+
+pytestmark = pytest.mark.django_db
+ADD_URL = reverse("admin:videos_generationjob_add")
+
+
+def form(project, **fields):
+    data = {
+        "project": project.pk,
+        "kind": "text_to_video",
+        "prompt_text": "Fireflies in a jar",
+        "duration": "5",
+        "aspect_ratio": "16:9",
+    }
+    data.update(fields)
+    return data
+
+
+def test_adding_a_job_goes_through_the_pipeline(admin_client, project):
+    response = admin_client.post(ADD_URL, form(project, sound="on"))
+    assert response.status_code == 302
+    job = GenerationJob.objects.get()
+    assert job.state == JobState.QUEUED
+    assert job.estimated_cost_usd == Decimal("0.55")
+    assert job.events.get().to_state == JobState.QUEUED
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"prompt_text": "x" * 1001}, "at most 1000 characters"),
+        ({"prompt_text": ""}, "1 to 1000 characters"),
+        ({"kind": "image_to_video"}, "needs an image"),
+    ],
+)
+def test_bad_input_is_refused_on_the_form(admin_client, project, fields, message):
+    response = admin_client.post(ADD_URL, form(project, **fields))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not GenerationJob.objects.exists()
+
+
+def test_a_file_that_is_not_an_image_is_refused(admin_client, project):
+    fake = io.BytesIO(b"GIF89a definitely not a png")
+    fake.name = "photo.png"
+    response = admin_client.post(ADD_URL, form(project, kind="image_to_video", image=fake))
+    assert "JPEG, PNG or WebP" in response.content.decode()
+    assert not GenerationJob.objects.exists()
+
+
+def test_an_image_to_video_job_keeps_its_uploaded_image(admin_client, project):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "orange").save(buffer, format="PNG")
+    buffer.seek(0)
+    buffer.name = "sunset.png"
+    response = admin_client.post(ADD_URL, form(project, kind="image_to_video", image=buffer))
+    assert response.status_code == 302
+    job = GenerationJob.objects.get()
+    assert job.source_image.read().startswith(b"\x89PNG")
+
+
+def test_over_budget_is_refused_with_the_reason(admin_client, project):
+    Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("0.10"))
+    response = admin_client.post(ADD_URL, form(project))
+    assert "monthly budget cannot cover" in response.content.decode()
+    assert not GenerationJob.objects.exists()
+
+
+def test_the_callback_token_never_shows(admin_client, project):
+    job = make_job(project)
+    page = admin_client.get(reverse("admin:videos_generationjob_change", args=[job.pk]))
+    assert page.status_code == 200
+    assert job.callback_token not in page.content.decode()
+
+
+def test_cancel_action(admin_client, project):
+    job = make_job(project)
+    admin_client.post(
+        reverse("admin:videos_generationjob_changelist"),
+        {"action": "cancel_jobs", "_selected_action": [job.pk]},
+    )
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELED
+
+
+def test_a_pause_is_announced_and_can_be_resumed(admin_client, project):
+    pipeline.submissions_pause("kie", code="401", reason="The API key was refused.")
+    page = admin_client.get(reverse("admin:videos_generationjob_changelist"))
+    assert "Submissions to kie are paused: The API key was refused." in page.content.decode()
+
+    account = ProviderAccount.objects.get(provider="kie")
+    admin_client.post(
+        reverse("admin:videos_provideraccount_changelist"),
+        {"action": "resume_submissions", "_selected_action": [account.pk]},
+    )
+    account.refresh_from_db()
+    assert not account.is_paused

@@ -1,0 +1,155 @@
+"""Whether the provider account may take one more task now: shared by every worker on every host.
+
+The `ProviderAccount` row is the lock each submitter takes in turn (SELECT ... FOR UPDATE on
+PostgreSQL; SQLite's IMMEDIATE transactions serialise writers the same way). Under it the gate
+checks the pause switch, the cached credit balance, the rate limit (submissions in the window,
+counted from their `submitting` events) and the cap on tasks in flight.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.models import Price
+from billing.selectors import price_for
+from videos.models import IN_FLIGHT_STATES, GenerationJob, JobEvent, JobState, ProviderAccount
+from videos.providers import get_provider
+from videos.providers.base import Action, ProviderError, VideoProvider
+from videos.transitions import note, transition
+
+logger = logging.getLogger(__name__)
+
+# Pauses that lift by themselves once the balance can pay for a clip again.
+CREDIT_PAUSE_CODES = {"402", "credits"}
+
+
+def account_for(provider: str) -> ProviderAccount:
+    account, _ = ProviderAccount.objects.get_or_create(provider=provider)
+    return account
+
+
+def claim_submission_slot(job: GenerationJob) -> float | None:
+    """Move the job to `submitting` if the account may send one more task now.
+
+    Returns None when claimed, else the seconds to wait (infinity while paused); the job stays
+    queued and says why.
+    """
+    conf = settings.PIPELINE
+    account_for(job.provider)
+    now = timezone.now()
+    window = datetime.timedelta(seconds=conf["RATE_LIMIT_WINDOW_SECONDS"])
+    needed_credits = Decimal(
+        price_for(duration=job.duration, sound=job.sound, provider=job.provider).credits
+    )
+    wait = float("inf")
+    with transaction.atomic():
+        account = ProviderAccount.objects.select_for_update().get(provider=job.provider)
+        if account.is_paused:
+            reason = f"Held: submissions are paused ({account.pause_reason})."
+        elif account.credits_left is not None and account.credits_left < needed_credits:
+            reason = (
+                f"Held: the provider account has {account.credits_left} credits and this clip "
+                f"needs {needed_credits}."
+            )
+            _pause(account, code="credits", reason=reason)
+        else:
+            recent = JobEvent.objects.filter(
+                to_state=JobState.SUBMITTING, created__gte=now - window, job__provider=job.provider
+            ).order_by("created")
+            in_flight = GenerationJob.objects.filter(
+                provider=job.provider, state__in=IN_FLIGHT_STATES
+            ).count()
+            if recent.count() >= conf["RATE_LIMIT_TASKS"]:
+                wait = max((recent.first().created + window - now).total_seconds(), 0.5)
+                reason = f"Waiting {wait:.1f} s for the provider's rate limit."
+            elif in_flight >= conf["MAX_IN_FLIGHT"]:
+                wait = float(conf["POLL_INITIAL_SECONDS"])
+                reason = f"Waiting: {in_flight} tasks are already in flight at the provider."
+            elif transition(
+                job,
+                to=JobState.SUBMITTING,
+                allowed_from=[JobState.QUEUED],
+                reason="Sending to the provider.",
+                submit_attempts=F("submit_attempts") + 1,
+                submit_after=None,
+            ):
+                if account.credits_left is not None:
+                    # Count what this clip will spend until the next balance check.
+                    account.credits_left -= needed_credits
+                    account.save(update_fields=["credits_left"])
+                return None
+            else:
+                return wait  # another worker has it
+            if wait != float("inf"):
+                GenerationJob.objects.filter(pk=job.pk, state=JobState.QUEUED).update(
+                    submit_after=now + datetime.timedelta(seconds=wait)
+                )
+    note(job, reason)
+    return wait
+
+
+def refresh_credits_if_stale(provider_name: str, provider: VideoProvider) -> None:
+    """Ask the provider for its balance if the cached one is older than the cache time."""
+    account = account_for(provider_name)
+    max_age = datetime.timedelta(seconds=settings.PIPELINE["CREDITS_CACHE_SECONDS"])
+    if account.credits_checked_at and timezone.now() - account.credits_checked_at < max_age:
+        return
+    try:
+        credits = provider.credits_left()
+    except ProviderError as exc:
+        if exc.action is Action.PAUSE:
+            pause(provider_name, code=str(exc.code or ""), reason=exc.message)
+        logger.warning("Could not read the %s credit balance: %s", provider_name, exc.message)
+        return
+    ProviderAccount.objects.filter(pk=account.pk).update(
+        credits_left=credits, credits_checked_at=timezone.now()
+    )
+
+
+def pause(provider: str, *, code: str, reason: str) -> None:
+    """Stop every worker from submitting to `provider` until `resume`."""
+    account_for(provider)
+    with transaction.atomic():
+        _pause(ProviderAccount.objects.select_for_update().get(provider=provider), code=code, reason=reason)
+
+
+def _pause(account: ProviderAccount, *, code: str, reason: str) -> None:
+    if account.is_paused:
+        return
+    account.paused_at = timezone.now()
+    account.pause_code = code
+    account.pause_reason = reason
+    account.save(update_fields=["paused_at", "pause_code", "pause_reason"])
+    logger.error("Submissions to %s paused (%s): %s", account.provider, code, reason)
+
+
+def resume(provider: str) -> None:
+    ProviderAccount.objects.filter(provider=provider).update(
+        paused_at=None, pause_code="", pause_reason="", credits_checked_at=None
+    )
+    logger.warning("Submissions to %s resumed", provider)
+
+
+def credits_returned(provider_name: str) -> bool:
+    """For an account paused for lack of credits: whether the balance can pay for a clip again."""
+    account = account_for(provider_name)
+    if not account.is_paused or account.pause_code not in CREDIT_PAUSE_CODES:
+        return False
+    try:
+        credits = get_provider(provider_name).credits_left()
+    except ProviderError:
+        return False
+    ProviderAccount.objects.filter(pk=account.pk).update(
+        credits_left=credits, credits_checked_at=timezone.now()
+    )
+    cheapest = Price.objects.filter(
+        provider=provider_name, effective_from__lte=timezone.now().date()
+    ).order_by("credits").values_list("credits", flat=True).first()
+    return cheapest is not None and credits >= cheapest
