@@ -5,6 +5,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("videos.api.urls")),
     path("", include("videos.urls")),
 ]
 

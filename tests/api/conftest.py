@@ -1,0 +1,125 @@
+"""API clients for named users: in team Alpha alice owns, erin edits and vic views; bob owns
+team Beta. Each client sends its user's token, as a script would."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from billing.models import EntryKind, LedgerEntry
+from tests.fixtures.data import make_job, make_member
+from videos.api import image_urls
+from videos.models import Asset, GenerationJob, JobState, Project, Role, Team
+
+# The smallest valid PNG: the pipeline sniffs the signature, not the name.
+PNG_BYTES = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles() -> None:
+    # Request counts live in the cache, which outlives a test's database rollback.
+    cache.clear()
+
+
+def client_for(user: object) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def as_user() -> Callable[[object], APIClient]:
+    return client_for
+
+
+@pytest.fixture
+def erin(team: Team):  # noqa: ANN201
+    return make_member("erin", team, Role.EDITOR)
+
+
+@pytest.fixture
+def vic(team: Team):  # noqa: ANN201
+    return make_member("vic", team, Role.VIEWER)
+
+
+@pytest.fixture
+def alice_api(alice: object) -> APIClient:
+    return client_for(alice)
+
+
+@pytest.fixture
+def erin_api(erin: object) -> APIClient:
+    return client_for(erin)
+
+
+@pytest.fixture
+def vic_api(vic: object) -> APIClient:
+    return client_for(vic)
+
+
+@pytest.fixture
+def bob_api(bob: object) -> APIClient:
+    return client_for(bob)
+
+
+@pytest.fixture
+def job_body(project: Project) -> dict[str, object]:
+    return {
+        "project": project.pk,
+        "kind": "text_to_video",
+        "prompt": "A red fox runs through snow at dawn",
+        "duration": 5,
+        "aspect_ratio": "16:9",
+        "sound": False,
+    }
+
+
+CLIP_BYTES = bytes(range(256)) * 40  # stands in for an MP4: the API serves bytes, not probes
+
+
+def make_succeeded_job(project: Project, *, charge: str = "0.28", **fields: object) -> GenerationJob:
+    """A job as the pipeline leaves it when done: stored clip and poster, charge in the ledger."""
+    job = make_job(project, state=JobState.SUCCEEDED, estimated_cost_usd=Decimal("0.28"), **fields)
+    asset = Asset(
+        job=job, sha256=hashlib.sha256(CLIP_BYTES).hexdigest(), size_bytes=len(CLIP_BYTES),
+        duration_s=5.0, width=1280, height=720, fps=24.0, has_audio=False,
+    )
+    asset.file.save(f"{job.pk}.mp4", ContentFile(CLIP_BYTES), save=False)
+    asset.poster.save(f"{job.pk}.jpg", ContentFile(b"\xff\xd8\xff poster"), save=False)
+    asset.save()
+    LedgerEntry.objects.create(project=project, job=job, kind=EntryKind.CHARGE, amount=Decimal(charge))
+    return job
+
+
+@pytest.fixture
+def public_resolver(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Name -> addresses for the image URL check; any other name does not resolve."""
+    names: dict[str, list[str]] = {
+        "images.example.com": ["93.184.215.14"],
+        "localhost": ["127.0.0.1", "::1"],
+        "intranet.example.com": ["93.184.215.14", "10.0.0.7"],
+    }
+
+    def resolve(host: str, port: int) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            pass
+        if host in names:
+            return names[host]
+        raise OSError("no such host")
+
+    monkeypatch.setattr(image_urls, "resolve_host", resolve)
+    return names

@@ -1,0 +1,121 @@
+"""Downloading a job's clip and poster: streamed with Range support from local disk, a signed
+redirect on S3, and only for users who can see the job."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.api.conftest import CLIP_BYTES, make_succeeded_job
+from tests.fixtures.data import make_job
+from videos.api.files import Unsatisfiable, byte_range
+
+pytestmark = pytest.mark.django_db
+
+
+def video_url(job: object) -> str:
+    return f"/api/v1/jobs/{job.pk}/video/"
+
+
+def body(response: object) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def test_the_whole_clip_streams_with_its_checksum_as_etag(vic_api, project):
+    job = make_succeeded_job(project)
+
+    response = vic_api.get(video_url(job))  # viewers may download
+
+    assert response.status_code == 200
+    assert body(response) == CLIP_BYTES
+    assert response["Content-Type"] == "video/mp4"
+    assert response["Content-Length"] == str(len(CLIP_BYTES))
+    assert response["Accept-Ranges"] == "bytes"
+    assert response["ETag"] == f'"{job.asset.sha256}"'
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [("bytes=0-99", 0, 99), ("bytes=100-", 100, len(CLIP_BYTES) - 1),
+     ("bytes=-10", len(CLIP_BYTES) - 10, len(CLIP_BYTES) - 1),
+     ("bytes=10000-999999", 10000, len(CLIP_BYTES) - 1)],
+)
+def test_a_range_is_a_206_with_content_range(alice_api, project, header, first, last):
+    job = make_succeeded_job(project)
+
+    response = alice_api.get(video_url(job), HTTP_RANGE=header)
+
+    assert response.status_code == 206
+    assert body(response) == CLIP_BYTES[first : last + 1]
+    assert response["Content-Range"] == f"bytes {first}-{last}/{len(CLIP_BYTES)}"
+    assert response["Content-Length"] == str(last - first + 1)
+
+
+def test_a_range_past_the_end_is_a_416(alice_api, project):
+    job = make_succeeded_job(project)
+    response = alice_api.get(video_url(job), HTTP_RANGE=f"bytes={len(CLIP_BYTES)}-")
+    assert response.status_code == 416
+    assert response["Content-Range"] == f"bytes */{len(CLIP_BYTES)}"
+
+
+@pytest.mark.parametrize("header", ["bytes=0-1,5-9", "items=0-5", "bytes=9-2", "nonsense"])
+def test_ranges_this_server_does_not_serve_get_the_whole_file(alice_api, project, header):
+    job = make_succeeded_job(project)
+    response = alice_api.get(video_url(job), HTTP_RANGE=header)
+    assert response.status_code == 200
+    assert body(response) == CLIP_BYTES
+
+
+def test_if_range_with_another_version_gets_the_whole_file(alice_api, project):
+    job = make_succeeded_job(project)
+    stale = alice_api.get(video_url(job), HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE='"other"')
+    fresh = alice_api.get(video_url(job), HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=f'"{job.asset.sha256}"')
+    assert (stale.status_code, fresh.status_code) == (200, 206)
+
+
+def test_byte_range_edge_cases():
+    assert byte_range(None, 10) is None
+    assert byte_range("bytes=-", 10) is None
+    assert byte_range("bytes=-20", 10) == (0, 9)
+    with pytest.raises(Unsatisfiable):
+        byte_range("bytes=-0", 10)
+    with pytest.raises(Unsatisfiable):
+        byte_range("bytes=0-", 0)
+
+
+def test_the_poster_is_a_jpeg(alice_api, project):
+    job = make_succeeded_job(project)
+    response = alice_api.get(f"/api/v1/jobs/{job.pk}/poster/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert body(response).startswith(b"\xff\xd8\xff")
+
+
+def test_a_job_without_a_clip_has_no_video(alice_api, project):
+    job = make_job(project)
+    for suffix in ("video/", "poster/"):
+        response = alice_api.get(f"/api/v1/jobs/{job.pk}/{suffix}", HTTP_ACCEPT="video/mp4")
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+
+
+def test_on_s3_the_video_is_a_redirect_to_a_signed_url(alice_api, project, settings, s3_server):
+    bucket = s3_server.new_bucket()
+    env = s3_server.env(bucket)
+    settings.AWS_STORAGE_BUCKET_NAME = bucket
+    settings.AWS_S3_ENDPOINT_URL = env["AWS_S3_ENDPOINT_URL"]
+    settings.AWS_ACCESS_KEY_ID = env["AWS_ACCESS_KEY_ID"]
+    settings.AWS_SECRET_ACCESS_KEY = env["AWS_SECRET_ACCESS_KEY"]
+    settings.AWS_S3_REGION_NAME = env["AWS_S3_REGION_NAME"]
+    settings.AWS_S3_ADDRESSING_STYLE = "path"
+    settings.AWS_DEFAULT_ACL = None
+    settings.AWS_QUERYSTRING_AUTH = True
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage"}}
+    job = make_succeeded_job(project)
+
+    response = alice_api.get(video_url(job))
+
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(env["AWS_S3_ENDPOINT_URL"]) and "Signature" in location
+    assert requests.get(location, timeout=10).content == CLIP_BYTES

@@ -1,0 +1,113 @@
+"""What protects the API: body size limits, request rates per user and per team, and the
+schema and its documentation page, served without any outside host."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.api.conftest import client_for
+from tests.fixtures.data import make_member
+from videos.models import GenerationJob, Role
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_json_body_over_the_limit_is_refused_before_reading(alice_api, settings, job_body):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    response = alice_api.post("/api/v1/jobs/", {**job_body, "padding": "x" * 4096})
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+    assert not GenerationJob.objects.exists()
+
+
+def test_an_upload_over_the_limit_is_refused(alice_api, project):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    huge = SimpleUploadedFile("huge.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (12 * 1024 * 1024))
+    response = alice_api.post(
+        "/api/v1/jobs/", {"project": project.pk, "kind": "image_to_video", "prompt": "Rain", "image": huge},
+        format="multipart",
+    )
+    assert response.status_code == 413
+
+
+def test_a_user_over_their_rate_gets_429_with_retry_after(alice_api, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"user": "3/min", "team": None, "token": None},
+    }
+    statuses = [alice_api.get("/api/v1/projects/").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    response = alice_api.get("/api/v1/projects/")
+    assert 0 < int(response["Retry-After"]) <= 60
+    assert response.json()["code"] == "throttled"
+
+
+def test_a_team_shares_one_rate(alice_api, erin_api, bob_api, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"user": None, "team": "4/min", "token": None},
+    }
+    for _ in range(2):
+        assert alice_api.get("/api/v1/projects/").status_code == 200
+        assert erin_api.get("/api/v1/projects/").status_code == 200
+
+    assert erin_api.get("/api/v1/projects/").status_code == 429
+    assert "Retry-After" in alice_api.get("/api/v1/projects/")
+    assert bob_api.get("/api/v1/projects/").status_code == 200  # another team, its own rate
+
+
+def test_a_member_of_two_teams_counts_against_both(alice_api, team, other_team, bob_api, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"user": None, "team": "3/min", "token": None},
+    }
+    both = make_member("carol", team, Role.VIEWER)
+    from videos.models import Membership
+
+    Membership.objects.create(user=both, team=other_team, role=Role.VIEWER)
+    carol = client_for(both)
+    assert [carol.get("/api/v1/teams/").status_code for _ in range(3)] == [200, 200, 200]
+    assert bob_api.get("/api/v1/teams/").status_code == 429
+
+
+def test_logging_in_is_rate_limited_per_address(alice, client, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"user": None, "team": None, "token": "2/min"},
+    }
+    body = {"username": "alice", "password": "guess"}
+    statuses = [
+        client.post("/api/v1/auth/token/", body, content_type="application/json").status_code
+        for _ in range(3)
+    ]
+    assert statuses == [400, 400, 429]
+
+
+def test_the_schema_documents_every_operation(client):
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert set(paths) == {
+        "/api/v1/auth/token/", "/api/v1/teams/", "/api/v1/teams/{team_id}/members/",
+        "/api/v1/teams/{team_id}/members/{user_id}/", "/api/v1/projects/",
+        "/api/v1/projects/{project_id}/", "/api/v1/prompts/", "/api/v1/prompts/{prompt_id}/",
+        "/api/v1/prompts/{prompt_id}/versions/", "/api/v1/jobs/", "/api/v1/jobs/batch/",
+        "/api/v1/jobs/{job_id}/", "/api/v1/jobs/{job_id}/cancel/", "/api/v1/jobs/{job_id}/retry/",
+        "/api/v1/jobs/{job_id}/video/", "/api/v1/jobs/{job_id}/poster/", "/api/v1/estimate/",
+        "/api/v1/spend/",
+    }
+    create = paths["/api/v1/jobs/"]["post"]
+    assert {"201", "200", "400", "402", "403", "409", "413", "429"} <= set(create["responses"])
+    assert set(create["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    assert "callback_token" not in response.content.decode()
+
+
+def test_the_docs_page_loads_everything_from_this_site(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    assert not re.search(r"""(src|href)=["']https?://""", page)

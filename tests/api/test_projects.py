@@ -1,0 +1,141 @@
+"""Projects through the API: scoped to the user's teams, written by editors, budgets by owners."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from billing.models import Budget, EntryKind, LedgerEntry
+from tests.fixtures.data import make_job
+from videos.models import Project, Prompt, Team
+
+pytestmark = pytest.mark.django_db
+
+PROJECTS = "/api/v1/projects/"
+
+
+def test_the_list_holds_the_users_projects_with_their_money(alice_api, project, other_project):
+    job = make_job(project, estimated_cost_usd=Decimal("0.55"))
+    LedgerEntry.objects.create(project=project, job=job, kind=EntryKind.RESERVE, amount=Decimal("0.55"))
+    done = make_job(project)
+    LedgerEntry.objects.create(project=project, job=done, kind=EntryKind.CHARGE, amount=Decimal("0.28"))
+
+    results = alice_api.get(PROJECTS).json()["results"]
+
+    assert [p["id"] for p in results] == [project.pk]
+    assert results[0]["monthly_budget_usd"] == "10.0000"
+    assert results[0]["spent_this_month_usd"] == "0.2800"
+    assert results[0]["reserved_usd"] == "0.5500"
+    assert results[0]["remaining_this_month_usd"] == "9.1700"
+
+
+def test_an_editor_creates_a_project_in_their_first_team(erin_api, team):
+    response = erin_api.post(
+        PROJECTS, {"name": "Spring", "default_duration": 10, "default_aspect_ratio": "9:16"}
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["team"] == team.pk
+    assert (body["default_duration"], body["default_aspect_ratio"], body["default_sound"]) == (10, "9:16", False)
+    assert body["monthly_budget_usd"] is None
+
+
+def test_an_owner_creates_a_project_with_a_budget(alice_api, team):
+    response = alice_api.post(PROJECTS, {"name": "Spring", "team": team.pk, "monthly_budget_usd": "25.5"})
+    assert response.status_code == 201
+    assert response.json()["monthly_budget_usd"] == "25.5000"
+    assert Budget.objects.get(project_id=response.json()["id"]).monthly_cap_usd == Decimal("25.5")
+
+
+def test_editors_cannot_set_budgets_and_viewers_cannot_create(erin_api, vic_api, team):
+    assert erin_api.post(PROJECTS, {"name": "Spring", "monthly_budget_usd": "5"}).status_code == 403
+    assert vic_api.post(PROJECTS, {"name": "Spring"}).status_code == 403
+    assert not Project.objects.filter(name="Spring").exists()
+
+
+def test_a_project_in_another_team_cannot_be_created(alice_api, other_team):
+    response = alice_api.post(PROJECTS, {"name": "Spring", "team": other_team.pk})
+    assert response.status_code == 400
+    assert response.json() == {"team": ["No team with this id in your teams."]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"name": ""}, {"name": "x" * 201}, {"name": "Launch"}, {"name": "A", "default_duration": 7},
+     {"name": "A", "default_aspect_ratio": "4:3"}, {"name": "A", "monthly_budget_usd": "-1"},
+     {"name": "A", "monthly_budget_usd": "NaN"}, {"name": "A", "monthly_budget_usd": "1e20"}, {}],
+)
+def test_invalid_projects_are_refused(alice_api, project, body):
+    response = alice_api.post(PROJECTS, body)
+    assert response.status_code == 400, response.json()
+
+
+def test_another_teams_project_is_not_found(alice_api, other_project):
+    url = f"{PROJECTS}{other_project.pk}/"
+    assert alice_api.get(url).status_code == 404
+    assert alice_api.patch(url, {"name": "Mine"}).status_code == 404
+    assert alice_api.delete(url).status_code == 404
+    other_project.refresh_from_db()
+    assert other_project.name == "Launch"
+
+
+@pytest.mark.parametrize("project_id", ["abc", "0", "-1", str(10**30)])
+def test_malformed_project_ids_are_not_found(alice_api, project_id):
+    assert alice_api.get(f"{PROJECTS}{project_id}/").status_code == 404
+
+
+def test_an_editor_changes_name_and_defaults(erin_api, project):
+    response = erin_api.patch(f"{PROJECTS}{project.pk}/", {"name": "Relaunch", "default_sound": True})
+    assert response.status_code == 200
+    project.refresh_from_db()
+    assert (project.name, project.default_sound) == ("Relaunch", True)
+
+
+def test_only_owners_change_the_budget(alice_api, erin_api, vic_api, project):
+    url = f"{PROJECTS}{project.pk}/"
+    assert vic_api.patch(url, {"name": "x"}).status_code == 403
+    assert erin_api.patch(url, {"monthly_budget_usd": "99"}).status_code == 403
+
+    assert alice_api.patch(url, {"monthly_budget_usd": "99"}).json()["monthly_budget_usd"] == "99.0000"
+    assert alice_api.patch(url, {"monthly_budget_usd": None}).json()["monthly_budget_usd"] is None
+    assert not Budget.objects.filter(project=project).exists()
+
+
+def test_a_taken_name_is_refused_on_rename(alice_api, team, project):
+    Project.objects.create(team=team, name="Other")
+    response = alice_api.patch(f"{PROJECTS}{project.pk}/", {"name": "Other"})
+    assert response.status_code == 400
+    assert "name" in response.json()
+
+
+def test_an_empty_project_can_be_deleted_by_an_owner(alice_api, erin_api, team):
+    empty = Project.objects.create(team=team, name="Empty")
+    Budget.objects.create(project=empty, monthly_cap_usd=Decimal("1"))
+    assert erin_api.delete(f"{PROJECTS}{empty.pk}/").status_code == 403
+    assert alice_api.delete(f"{PROJECTS}{empty.pk}/").status_code == 204
+    assert not Project.objects.filter(pk=empty.pk).exists()
+
+
+def test_a_project_with_history_is_kept(alice_api, project, team):
+    make_job(project)
+    with_prompt = Project.objects.create(team=team, name="Prompted")
+    Prompt.objects.create(project=with_prompt, title="T")
+
+    for kept in (project, with_prompt):
+        response = alice_api.delete(f"{PROJECTS}{kept.pk}/")
+        assert response.status_code == 409
+        assert response.json()["code"] == "project_not_empty"
+        assert Project.objects.filter(pk=kept.pk).exists()
+
+
+def test_a_user_without_a_team_gets_a_personal_one(as_user, django_user_model):
+    dana = django_user_model.objects.create_user(username="dana", password="dana-pw-1")
+    api = as_user(dana)
+
+    teams = api.get("/api/v1/teams/").json()["results"]
+    created = api.post(PROJECTS, {"name": "First"})
+
+    assert [(t["name"], t["role"]) for t in teams] == [("dana's team", "owner")]
+    assert created.status_code == 201
+    assert Team.objects.filter(memberships__user=dana).count() == 1

@@ -1,0 +1,106 @@
+"""Serving a stored file to a client that may see it.
+
+On storage with a local path (the default disk storage) the file is streamed from here, with
+HTTP Range support so players can seek and downloads can resume. On object storage (S3) the
+client is redirected to a short-lived signed URL, so the bytes never pass through the web
+process.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import IO
+
+from django.db.models.fields.files import FieldFile
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+CHUNK_BYTES = 64 * 1024
+SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+class Unsatisfiable(Exception):
+    pass
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive (first, last) byte the Range header asks for, or None for the whole file.
+
+    Headers this server does not serve (several ranges, other units, nonsense) mean the whole
+    file, as HTTP allows. Raises `Unsatisfiable` for a range that starts past the end.
+    """
+    match = SINGLE_RANGE.match(header or "")
+    if not match:
+        return None
+    first, last = match.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":  # "bytes=-N": the last N bytes
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise Unsatisfiable()
+        return max(size - suffix, 0), size - 1
+    start = int(first)
+    if last != "" and int(last) < start:
+        return None
+    if start >= size:
+        raise Unsatisfiable()
+    return start, size - 1 if last == "" else min(int(last), size - 1)
+
+
+def _read(file: IO[bytes], start: int, length: int) -> Iterator[bytes]:
+    try:
+        file.seek(start)
+        while length > 0:
+            chunk = file.read(min(CHUNK_BYTES, length))
+            if not chunk:
+                break
+            length -= len(chunk)
+            yield chunk
+    finally:
+        file.close()
+
+
+def stored_file_response(
+    request: Request, stored: FieldFile, *, content_type: str, etag: str | None = None
+) -> HttpResponse | Response:
+    storage = stored.storage
+    try:
+        path = storage.path(stored.name)
+    except NotImplementedError:  # object storage: its URL is signed and expires
+        return HttpResponseRedirect(storage.url(stored.name))
+
+    size = storage.size(stored.name)
+    quoted_etag = f'"{etag}"' if etag else None
+    header = request.META.get("HTTP_RANGE")
+    if_range = request.META.get("HTTP_IF_RANGE")
+    if header and if_range and if_range.strip() != quoted_etag:
+        header = None  # the client's copy is another version: send it all
+    try:
+        wanted = byte_range(header, size)
+    except Unsatisfiable:
+        return Response(
+            {"detail": f"The file has {size} bytes.", "code": "range_not_satisfiable"},
+            status=416,
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+
+    filename = path.rsplit("/", 1)[-1]
+    file = open(path, "rb")  # noqa: SIM115 - closed by the response when it is sent
+    if wanted is None:
+        response: HttpResponse | StreamingHttpResponse = FileResponse(
+            file, content_type=content_type, filename=filename
+        )
+    else:
+        first, last = wanted
+        length = last - first + 1
+        response = StreamingHttpResponse(_read(file, first, length), status=206, content_type=content_type)
+        response["Content-Length"] = str(length)
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response["Content-Disposition"] = f'inline; filename="{filename}"'
+    response["Accept-Ranges"] = "bytes"
+    if quoted_etag:
+        response["ETag"] = quoted_etag
+    return response

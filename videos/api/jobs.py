@@ -1,0 +1,359 @@
+"""Generation jobs: create one (JSON, or multipart with an image) or a batch, list and read
+them, cancel, retry, and download the clip and its poster."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from videos import pipeline, selectors, services
+from videos.api.base import PAGE_PARAMETERS, ApiView, id_parameter, page_of, paginated_response
+from videos.api.errors import Conflict, error_responses
+from videos.api.files import stored_file_response
+from videos.api.image_urls import image_url_problem
+from videos.api.permissions import found, require_role
+from videos.api.serializers import (
+    JobSerializer,
+    JobSummarySerializer,
+    OptionalBooleanField,
+    YourObjectField,
+    choice,
+    prompt_field,
+)
+from videos.models import AspectRatio, Duration, GenerationJob, JobState, Kind, Role
+from videos.providers.base import IMAGE_MAX_BYTES
+
+BATCH_MAX_JOBS = 100
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,150}$")
+# An image upload may be 10 MB; the rest of a form is small.
+UPLOAD_MAX_BODY_BYTES = IMAGE_MAX_BYTES + 1024 * 1024
+
+
+# --- Input -----------------------------------------------------------------------------------
+
+
+class JobInputSerializer(serializers.Serializer):
+    project = YourObjectField(
+        lookup=lambda user, pk: selectors.project_get(user=user, project_id=pk), name="project"
+    )
+    kind = choice(Kind)
+    prompt = prompt_field(required=False, help_text="The prompt text; or give `prompt_version`.")
+    prompt_version = YourObjectField(
+        lookup=lambda user, pk: selectors.prompt_version_visible(user=user).filter(pk=pk).first(),
+        name="prompt version",
+        required=False,
+        allow_null=True,
+        help_text="A saved prompt's version (see /prompts/{id}/versions/).",
+    )
+    duration = serializers.ChoiceField(
+        choices=Duration.choices, required=False, help_text="Seconds; default: the project's."
+    )
+    aspect_ratio = choice(
+        AspectRatio, required=False, help_text="Text to video only; default: the project's."
+    )
+    sound = OptionalBooleanField(required=False, help_text="Default: the project's.")
+    image_url = serializers.URLField(
+        max_length=2000, required=False, allow_blank=True,
+        help_text="Image to video: a public http(s) URL of a JPEG, PNG or WebP image.",
+    )
+
+    def validate_image_url(self, url: str) -> str:
+        problem = image_url_problem(url) if url else None
+        if problem:
+            raise ValidationError(problem)
+        return url
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        errors: dict[str, str] = {}
+        if data.get("prompt") is not None and data.get("prompt_version") is not None:
+            errors["prompt"] = "Give a prompt or a prompt_version, not both."
+        has_image = bool(data.get("image") or data.get("image_url"))
+        if data.get("kind") == Kind.TEXT_TO_VIDEO and has_image:
+            errors["image"] = "Text to video takes no image."
+        elif data.get("image") and data.get("image_url"):
+            errors["image"] = "Upload an image or give its URL, not both."
+        if errors:
+            raise ValidationError(errors)
+        return data
+
+
+class JobFormSerializer(JobInputSerializer):
+    image = serializers.FileField(
+        required=False, help_text="Image to video: a JPEG, PNG or WebP file of at most 10 MB."
+    )
+
+
+def job_inputs(data: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's arguments for one validated job body."""
+    return {
+        "project": data["project"],
+        "kind": data["kind"],
+        "prompt_text": data.get("prompt"),
+        "prompt_version": data.get("prompt_version"),
+        "duration": data.get("duration"),
+        "aspect_ratio": data.get("aspect_ratio"),
+        "sound": data.get("sound"),
+        "source_image": data.get("image"),
+        "image_url": data.get("image_url") or "",
+    }
+
+
+class BatchInputSerializer(serializers.Serializer):
+    jobs = JobInputSerializer(many=True, allow_empty=False, max_length=BATCH_MAX_JOBS)
+
+
+def job_body(request: Request) -> JobInputSerializer:
+    """The job body, read as multipart (with an image) or JSON, validated."""
+    form = request.content_type.startswith("multipart/")
+    body = (JobFormSerializer if form else JobInputSerializer)(
+        data=request.data, context={"request": request}
+    )
+    body.is_valid(raise_exception=True)
+    return body
+
+
+def require_editor_of(request: Request, items: list[dict[str, Any]]) -> None:
+    for team_id in sorted({inputs["project"].team_id for inputs in items}):
+        require_role(request.user, team_id, Role.EDITOR)
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None or key == "":
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ValidationError(
+            {"Idempotency-Key": ["Use 1 to 150 letters, digits and . _ : ~ - characters."]}
+        )
+    return key
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern, "maxLength": 150},
+    OpenApiParameter.HEADER,
+    description="Repeat a request with the same key to get its first answer instead of a second "
+    "job; the same key with a different body answers 409.",
+)
+
+
+def job_data(request: Request, job: GenerationJob) -> dict[str, Any]:
+    return JobSerializer(selectors.job_with_details(job), context={"request": request}).data
+
+
+# --- Views -----------------------------------------------------------------------------------
+
+
+class JobFilter(django_filters.FilterSet):
+    project = django_filters.NumberFilter(field_name="project_id")
+    state = django_filters.MultipleChoiceFilter(choices=JobState.choices)
+    kind = django_filters.ChoiceFilter(choices=Kind.choices)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+
+    class Meta:
+        model = GenerationJob
+        fields = ["project", "state", "kind"]
+
+
+JOB_FILTER_PARAMETERS = [
+    OpenApiParameter("project", OpenApiTypes.INT, description="Only this project's jobs."),
+    OpenApiParameter(
+        "state", {"type": "array", "items": {"type": "string", "enum": JobState.values}},
+        explode=True, description="Only jobs in these states (repeat the parameter).",
+    ),
+    OpenApiParameter("kind", {"type": "string", "enum": Kind.values}),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Created at or after."),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Created before."),
+]
+
+
+class JobListApi(ApiView):
+    parser_classes = [JSONParser, MultiPartParser]
+    max_body_bytes = UPLOAD_MAX_BODY_BYTES
+
+    @extend_schema(
+        operation_id="jobs_list",
+        parameters=[*JOB_FILTER_PARAMETERS, *PAGE_PARAMETERS],
+        responses={200: page_of(JobSummarySerializer, "JobPage"), **error_responses(400, 404)},
+        description="Your teams' jobs, newest first.",
+    )
+    def get(self, request: Request) -> Response:
+        jobs = JobFilter(request.query_params, queryset=selectors.job_list(user=request.user))
+        if not jobs.is_valid():
+            raise ValidationError(jobs.errors)
+        return paginated_response(
+            request, self, jobs.qs, ordering="-created",
+            to_data=lambda rows: JobSummarySerializer(rows, many=True, context={"request": request}).data,
+        )
+
+    @extend_schema(
+        operation_id="jobs_create",
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request={"application/json": JobInputSerializer, "multipart/form-data": JobFormSerializer},
+        responses={
+            201: JobSerializer,
+            200: OpenApiResponse(JobSerializer, description="The job this Idempotency-Key made."),
+            **error_responses(400, 402, 403, 409, 413, 415),
+        },
+        description="Validate, price and queue a job; it is submitted to the provider right after.",
+    )
+    def post(self, request: Request) -> Response:
+        key = idempotency_key(request)
+        inputs = job_inputs(job_body(request).validated_data)
+        require_editor_of(request, [inputs])
+        job, created = services.job_create_once(
+            created_by=request.user, idempotency_key=key, **inputs
+        )
+        return Response(
+            job_data(request, job), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class JobBatchOutputSerializer(serializers.Serializer):
+    jobs = JobSerializer(many=True)
+
+
+class JobBatchApi(ApiView):
+    @extend_schema(
+        operation_id="jobs_batch_create",
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=BatchInputSerializer,
+        responses={
+            201: JobBatchOutputSerializer,
+            200: OpenApiResponse(JobBatchOutputSerializer, description="The jobs this key made."),
+            **error_responses(400, 402, 403, 409, 413, 415),
+        },
+        description=f"Up to {BATCH_MAX_JOBS} jobs, all validated and priced before any is saved: "
+        "either all are created or none. Errors are keyed by the job's index: "
+        "`{\"jobs\": {\"3\": {\"prompt\": [...]}}}`.",
+    )
+    def post(self, request: Request) -> Response:
+        key = idempotency_key(request)
+        body = BatchInputSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        items = [job_inputs(item) for item in body.validated_data["jobs"]]
+        require_editor_of(request, items)
+        jobs, created = services.jobs_create_batch(
+            created_by=request.user, items=items, idempotency_key=key
+        )
+        data = {
+            "jobs": JobSerializer(
+                selectors.jobs_with_details(jobs), many=True, context={"request": request}
+            ).data
+        }
+        return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def _job(request: Request, job_id: str) -> GenerationJob:
+    return found(selectors.job_get(user=request.user, job_id=job_id))
+
+
+class JobDetailApi(ApiView):
+    @extend_schema(
+        operation_id="jobs_retrieve",
+        parameters=[id_parameter("job_id", "uuid")],
+        responses={200: JobSerializer, **error_responses(404)},
+    )
+    def get(self, request: Request, job_id: str) -> Response:
+        return Response(JobSerializer(_job(request, job_id), context={"request": request}).data)
+
+
+class JobCancelApi(ApiView):
+    @extend_schema(
+        operation_id="jobs_cancel",
+        parameters=[id_parameter("job_id", "uuid")],
+        request=None,
+        responses={200: JobSerializer, **error_responses(403, 404, 409)},
+        description="Cancel a job. One the provider already has is canceled here only: if its "
+        "clip still arrives it is stored and charged, as it was paid for.",
+    )
+    def post(self, request: Request, job_id: str) -> Response:
+        job = _job(request, job_id)
+        require_role(request.user, job.team_id, Role.EDITOR)
+        if not pipeline.job_cancel(job, by=request.user):
+            job.refresh_from_db()
+            raise Conflict(f"The job has already ended ({job.state}).", code="job_ended")
+        return Response(job_data(request, job))
+
+
+class JobRetryApi(ApiView):
+    @extend_schema(
+        operation_id="jobs_retry",
+        parameters=[id_parameter("job_id", "uuid")],
+        request=None,
+        responses={201: JobSerializer, **error_responses(400, 402, 403, 404, 409)},
+        description="A new attempt of a failed, canceled or needs-attention job.",
+    )
+    def post(self, request: Request, job_id: str) -> Response:
+        job = _job(request, job_id)
+        require_role(request.user, job.team_id, Role.EDITOR)
+        try:
+            new = pipeline.job_retry(job, by=request.user)
+        except DjangoValidationError as exc:
+            if "state" in getattr(exc, "error_dict", {}):
+                raise Conflict(" ".join(exc.message_dict["state"]), code="not_retryable") from None
+            raise
+        return Response(job_data(request, new), status=status.HTTP_201_CREATED)
+
+
+class _StoredFileApi(ApiView):
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[Any, str]:
+        # Files are not rendered; only errors are, always as JSON, whatever the client accepts.
+        return JSONRenderer(), "application/json"
+
+
+FILE_ERRORS = error_responses(404, 416)
+
+
+class JobVideoApi(_StoredFileApi):
+    @extend_schema(
+        operation_id="jobs_video",
+        parameters=[
+            id_parameter("job_id", "uuid"),
+            OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                             description="One byte range, e.g. `bytes=0-1023`."),
+        ],
+        responses={
+            (200, "video/mp4"): OpenApiTypes.BINARY,
+            (206, "video/mp4"): OpenApiResponse(OpenApiTypes.BINARY, description="The range asked for."),
+            302: OpenApiResponse(description="On object storage: a signed, short-lived URL."),
+            **FILE_ERRORS,
+        },
+        description="The stored MP4 clip of a succeeded job.",
+    )
+    def get(self, request: Request, job_id: str) -> Any:
+        asset = getattr(_job(request, job_id), "asset", None)
+        if asset is None:
+            raise NotFound("The job has no video yet.")
+        return stored_file_response(request, asset.file, content_type="video/mp4", etag=asset.sha256)
+
+
+class JobPosterApi(_StoredFileApi):
+    @extend_schema(
+        operation_id="jobs_poster",
+        parameters=[id_parameter("job_id", "uuid")],
+        responses={
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (206, "image/jpeg"): OpenApiTypes.BINARY,
+            302: OpenApiResponse(description="On object storage: a signed, short-lived URL."),
+            **FILE_ERRORS,
+        },
+        description="A JPEG frame of the clip.",
+    )
+    def get(self, request: Request, job_id: str) -> Any:
+        asset = getattr(_job(request, job_id), "asset", None)
+        if asset is None or not asset.poster:
+            raise NotFound("The job has no poster yet.")
+        return stored_file_response(request, asset.poster, content_type="image/jpeg")

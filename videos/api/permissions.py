@@ -1,0 +1,37 @@
+"""Who may do what: every request is authenticated; a user reaches only their teams' objects
+(selectors answer None for the rest, which the views turn into 404); within a team, viewers
+read, editors and owners write, owners manage budgets and members."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rest_framework.exceptions import NotFound, PermissionDenied
+
+from videos import selectors
+from videos.models import Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+WHAT_ROLES_MAY = {
+    Role.EDITOR: "Only editors and owners of the team can do this; your role is {role}.",
+    Role.OWNER: "Only owners of the team can do this; your role is {role}.",
+}
+
+
+def require_role(user: AbstractBaseUser, team_id: int, needed: str) -> str:
+    """The user's role in the team, if it is at least `needed`; else 403 (404 for non-members)."""
+    role = selectors.role_in(user=user, team_id=team_id)
+    if role is None:
+        raise NotFound()
+    if not selectors.role_allows(role, needed):
+        raise PermissionDenied(WHAT_ROLES_MAY[Role(needed)].format(role=role))
+    return role
+
+
+def found(obj: object | None) -> object:
+    """`obj`, or 404 when the selector found nothing the user may see."""
+    if obj is None:
+        raise NotFound()
+    return obj

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from videos.api import auth, jobs, money, projects, prompts, teams
+
+app_name = "api"
+
+# Ids are matched as any segment and checked by the views, so a malformed one is a JSON 404
+# like any other missing object.
+v1 = [
+    path("auth/token/", auth.TokenApi.as_view(), name="token"),
+    path("teams/", teams.TeamListApi.as_view(), name="teams"),
+    path("teams/<str:team_id>/members/", teams.MemberListApi.as_view(), name="team-members"),
+    path(
+        "teams/<str:team_id>/members/<str:user_id>/",
+        teams.MemberDetailApi.as_view(),
+        name="team-member",
+    ),
+    path("projects/", projects.ProjectListApi.as_view(), name="projects"),
+    path("projects/<str:project_id>/", projects.ProjectDetailApi.as_view(), name="project"),
+    path("prompts/", prompts.PromptListApi.as_view(), name="prompts"),
+    path("prompts/<str:prompt_id>/", prompts.PromptDetailApi.as_view(), name="prompt"),
+    path(
+        "prompts/<str:prompt_id>/versions/",
+        prompts.PromptVersionListApi.as_view(),
+        name="prompt-versions",
+    ),
+    path("jobs/", jobs.JobListApi.as_view(), name="jobs"),
+    path("jobs/batch/", jobs.JobBatchApi.as_view(), name="jobs-batch"),
+    path("jobs/<str:job_id>/", jobs.JobDetailApi.as_view(), name="job"),
+    path("jobs/<str:job_id>/cancel/", jobs.JobCancelApi.as_view(), name="job-cancel"),
+    path("jobs/<str:job_id>/retry/", jobs.JobRetryApi.as_view(), name="job-retry"),
+    path("jobs/<str:job_id>/video/", jobs.JobVideoApi.as_view(), name="job-video"),
+    path("jobs/<str:job_id>/poster/", jobs.JobPosterApi.as_view(), name="job-poster"),
+    path("estimate/", money.EstimateApi.as_view(), name="estimate"),
+    path("spend/", money.SpendApi.as_view(), name="spend"),
+]
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("v1/", include(v1)),
+]

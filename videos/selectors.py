@@ -1,0 +1,256 @@
+"""Reads of teams, projects, prompts and jobs, always through the teams a user belongs to.
+
+A user sees only their teams' rows: every query here starts from the user's memberships, so an
+object of another team is simply not found (the API answers 404, never its data).
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
+
+from billing.models import EntryKind, LedgerEntry
+from billing.selectors import ProjectMoney, month_bounds, project_money
+from videos.models import (
+    GenerationJob,
+    Membership,
+    Project,
+    Prompt,
+    PromptVersion,
+    Role,
+    Team,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+ZERO = Decimal("0")
+# Primary keys are 64-bit: a larger number cannot name a row, and some databases refuse it.
+MAX_ID = 2**63 - 1
+
+# What each role may do, weakest first: a role can do everything the ones before it can.
+ROLE_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.OWNER: 2}
+
+
+def id_or_none(value: Any) -> int | None:
+    """`value` as a primary key, or None when it cannot be one (not a number, out of range)."""
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= MAX_ID else None
+
+
+def uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+# --- Teams and roles -------------------------------------------------------------------------
+
+
+def team_list(*, user: AbstractBaseUser) -> QuerySet[Team]:
+    return Team.objects.filter(memberships__user=user).order_by("created", "id")
+
+
+def team_ids(*, user: AbstractBaseUser) -> list[int]:
+    return list(Membership.objects.filter(user=user).values_list("team_id", flat=True))
+
+
+def team_get(*, user: AbstractBaseUser, team_id: Any) -> Team | None:
+    pk = id_or_none(team_id)
+    return team_list(user=user).filter(pk=pk).first() if pk else None
+
+
+def team_default(*, user: AbstractBaseUser) -> Team | None:
+    """The user's first team (the one they joined first): where a project goes by default."""
+    membership = (
+        Membership.objects.filter(user=user).select_related("team").order_by("created", "id").first()
+    )
+    return membership.team if membership else None
+
+
+def role_in(*, user: AbstractBaseUser, team_id: int) -> str | None:
+    return (
+        Membership.objects.filter(user=user, team_id=team_id).values_list("role", flat=True).first()
+    )
+
+
+def role_allows(role: str | None, needed: str) -> bool:
+    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
+
+
+def membership_list(*, team: Team) -> QuerySet[Membership]:
+    return team.memberships.select_related("user").order_by("created", "id")
+
+
+def membership_get(*, team: Team, user_id: Any) -> Membership | None:
+    pk = id_or_none(user_id)
+    return membership_list(team=team).filter(user_id=pk).first() if pk else None
+
+
+# --- Projects and prompts --------------------------------------------------------------------
+
+
+def project_list(*, user: AbstractBaseUser) -> QuerySet[Project]:
+    return (
+        Project.objects.filter(team__memberships__user=user)
+        .select_related("team", "budget")
+        .order_by("created", "id")
+    )
+
+
+def project_get(*, user: AbstractBaseUser, project_id: Any) -> Project | None:
+    pk = id_or_none(project_id)
+    return project_list(user=user).filter(pk=pk).first() if pk else None
+
+
+def project_money_by_id(projects: list[Project]) -> dict[int, ProjectMoney]:
+    """This month's money of each project, for listing them."""
+    return {project.pk: project_money(project) for project in projects}
+
+
+def prompt_list(*, user: AbstractBaseUser) -> QuerySet[Prompt]:
+    current = PromptVersion.objects.filter(prompt=OuterRef("pk")).order_by("-number")
+    return (
+        Prompt.objects.filter(project__team__memberships__user=user)
+        .select_related("project")
+        .annotate(
+            current_number=Subquery(current.values("number")[:1]),
+            current_text=Subquery(current.values("text")[:1]),
+        )
+        .order_by("created", "id")
+    )
+
+
+def prompt_get(*, user: AbstractBaseUser, prompt_id: Any) -> Prompt | None:
+    pk = id_or_none(prompt_id)
+    return prompt_list(user=user).filter(pk=pk).first() if pk else None
+
+
+def prompt_version_list(*, prompt: Prompt) -> QuerySet[PromptVersion]:
+    return prompt.versions.select_related("created_by").order_by("-number")
+
+
+def prompt_version_visible(*, user: AbstractBaseUser) -> QuerySet[PromptVersion]:
+    return PromptVersion.objects.filter(
+        prompt__project__team__memberships__user=user
+    ).select_related("prompt")
+
+
+# --- Jobs ------------------------------------------------------------------------------------
+
+
+def _charge_of_job() -> Subquery:
+    # A job is charged at most once (the ledger's constraint), so its charge is one row or none.
+    return Subquery(
+        LedgerEntry.objects.filter(job=OuterRef("pk"), kind=EntryKind.CHARGE).values("amount")[:1]
+    )
+
+
+def job_list(*, user: AbstractBaseUser) -> QuerySet[GenerationJob]:
+    """The user's teams' jobs, newest first, each with `cost_usd` (its charge, or None)."""
+    return (
+        GenerationJob.objects.filter(team__memberships__user=user)
+        .select_related("asset", "created_by")
+        .annotate(cost_usd=_charge_of_job())
+        .order_by("-created")
+    )
+
+
+def job_get(*, user: AbstractBaseUser, job_id: Any) -> GenerationJob | None:
+    pk = uuid_or_none(job_id)
+    if pk is None:
+        return None
+    return job_list(user=user).select_related("project").prefetch_related("events").filter(pk=pk).first()
+
+
+def job_with_details(job: GenerationJob) -> GenerationJob:
+    """The job again, read the way `job_get` reads it (cost, asset, events)."""
+    return (
+        GenerationJob.objects.filter(pk=job.pk)
+        .select_related("asset", "created_by", "project")
+        .prefetch_related("events")
+        .annotate(cost_usd=_charge_of_job())
+        .get()
+    )
+
+
+def jobs_with_details(jobs: list[GenerationJob]) -> list[GenerationJob]:
+    by_id = {
+        job.pk: job
+        for job in GenerationJob.objects.filter(pk__in=[job.pk for job in jobs])
+        .select_related("asset", "created_by", "project")
+        .prefetch_related("events")
+        .annotate(cost_usd=_charge_of_job())
+    }
+    return [by_id[job.pk] for job in jobs]
+
+
+# --- Spend -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpendReport:
+    project: Project
+    money: ProjectMoney
+    charged_usd: Decimal  # charges of the month's clips, without operators' adjustments
+    adjustments_usd: Decimal
+    by_kind: list[dict[str, Any]]
+    by_duration: list[dict[str, Any]]
+    by_sound: list[dict[str, Any]]
+    by_day: list[dict[str, Any]]
+
+
+def spend_report(*, project: Project, month: datetime.date) -> SpendReport:
+    """What a project spent in a calendar month, and how: by kind, duration, sound and day.
+
+    Breakdowns are of charges (each charge belongs to one clip); `money.spent_usd` also counts
+    adjustments. Reservations are the project's current ones, whatever the month.
+    """
+    start, end = month_bounds(month)
+    charges = LedgerEntry.objects.filter(
+        project=project, kind=EntryKind.CHARGE, created__gte=start, created__lt=end
+    )
+    adjustments = LedgerEntry.objects.filter(
+        project=project, kind=EntryKind.ADJUSTMENT, created__gte=start, created__lt=end
+    )
+
+    def grouped(field: str) -> list[dict[str, Any]]:
+        rows = (
+            charges.values(field)
+            .annotate(charged_usd=Coalesce(Sum("amount"), ZERO), jobs=Count("id"))
+            .order_by(field)
+        )
+        return [
+            {"value": row[field], "charged_usd": row["charged_usd"], "jobs": row["jobs"]}
+            for row in rows
+        ]
+
+    by_day = (
+        charges.annotate(day=TruncDate("created"))
+        .values("day")
+        .annotate(charged_usd=Coalesce(Sum("amount"), ZERO), jobs=Count("id"))
+        .order_by("day")
+    )
+    return SpendReport(
+        project=project,
+        money=project_money(project, month=month),
+        charged_usd=charges.aggregate(total=Coalesce(Sum("amount"), ZERO))["total"],
+        adjustments_usd=adjustments.aggregate(total=Coalesce(Sum("amount"), ZERO))["total"],
+        by_kind=grouped("job__kind"),
+        by_duration=grouped("job__duration"),
+        by_sound=grouped("job__sound"),
+        by_day=[
+            {"date": row["day"], "charged_usd": row["charged_usd"], "jobs": row["jobs"]}
+            for row in by_day
+        ],
+    )

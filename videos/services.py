@@ -1,0 +1,468 @@
+"""Writes of teams, memberships, projects, budgets and prompts, and the API's ways of creating
+jobs (once per idempotency key, or a whole batch at once) on top of `videos.pipeline`.
+
+Every function takes keyword arguments, checks its own rules and raises `ValidationError`
+(field -> message) for bad input or a `Conflict` when the request contradicts what exists.
+Who may call which function is decided by the caller (the API's role checks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from billing.models import Budget, LedgerEntry
+from videos import pipeline
+from videos.models import (
+    PROMPT_MAX_LENGTH,
+    GenerationJob,
+    Membership,
+    Project,
+    Prompt,
+    PromptVersion,
+    Role,
+    Team,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from django.core.files.uploadedfile import UploadedFile
+
+
+class Conflict(Exception):
+    """The request contradicts what exists; the message says what and why."""
+
+    code = "conflict"
+
+
+class ProjectNotEmpty(Conflict):
+    code = "project_not_empty"
+
+
+class LastOwner(Conflict):
+    code = "last_owner"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+# --- Teams and members -----------------------------------------------------------------------
+
+
+def personal_team_ensure(*, user: AbstractBaseUser) -> Team | None:
+    """Give a user who belongs to no team a team of their own, as its owner.
+
+    Returns the new team, or None when the user already had one. The user's row is locked so
+    two first requests at once make one team, not two.
+    """
+    if Membership.objects.filter(user=user).exists():
+        return None
+    with transaction.atomic():
+        type(user).objects.select_for_update().filter(pk=user.pk).first()
+        if Membership.objects.filter(user=user).exists():
+            return None
+        username = user.get_username()
+        team = Team.objects.create(
+            name=f"{username}'s team"[:120],
+            slug=f"{slugify(username)[:80] or 'user'}-{user.pk}",
+        )
+        Membership.objects.create(user=user, team=team, role=Role.OWNER)
+    return team
+
+
+def membership_add(*, team: Team, username: str, role: str) -> Membership:
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise ValidationError({"username": "No user has this username."})
+    if Membership.objects.filter(team=team, user=user).exists():
+        raise Conflict(f"{username} is already a member of {team}.")
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(team=team, user=user, role=role)
+    except IntegrityError:
+        raise Conflict(f"{username} is already a member of {team}.") from None
+
+
+def _owners_left_without(membership: Membership) -> int:
+    return (
+        Membership.objects.filter(team_id=membership.team_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .count()
+    )
+
+
+def membership_set_role(*, membership: Membership, role: str) -> Membership:
+    """Change a member's role; a team always keeps at least one owner."""
+    with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=membership.team_id).first()
+        if membership.role == Role.OWNER and role != Role.OWNER and not _owners_left_without(
+            membership
+        ):
+            raise LastOwner("A team needs an owner: make someone else owner first.")
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def membership_remove(*, membership: Membership) -> None:
+    with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=membership.team_id).first()
+        if membership.role == Role.OWNER and not _owners_left_without(membership):
+            raise LastOwner("A team needs an owner: make someone else owner first.")
+        membership.delete()
+
+
+# --- Projects and budgets --------------------------------------------------------------------
+
+
+PROJECT_FIELDS = ("name", "description", "default_duration", "default_aspect_ratio", "default_sound")
+
+
+def _check_project_name(*, team: Team, name: str, project: Project | None = None) -> None:
+    taken = Project.objects.filter(team=team, name=name)
+    if project is not None:
+        taken = taken.exclude(pk=project.pk)
+    if taken.exists():
+        raise ValidationError({"name": "The team has a project with this name already."})
+
+
+def project_create(
+    *,
+    team: Team,
+    name: str,
+    description: str = "",
+    default_duration: int | None = None,
+    default_aspect_ratio: str | None = None,
+    default_sound: bool | None = None,
+    monthly_budget_usd: Decimal | None = None,
+) -> Project:
+    """A new project; with `monthly_budget_usd` its spend is capped each month."""
+    _check_project_name(team=team, name=name)
+    project = Project(team=team, name=name, description=description)
+    for field, value in (
+        ("default_duration", default_duration),
+        ("default_aspect_ratio", default_aspect_ratio),
+        ("default_sound", default_sound),
+    ):
+        if value is not None:
+            setattr(project, field, value)
+    try:
+        with transaction.atomic():
+            project.save()
+            if monthly_budget_usd is not None:
+                Budget.objects.create(project=project, monthly_cap_usd=monthly_budget_usd)
+    except IntegrityError:  # another request took the name between our check and insert
+        raise ValidationError({"name": "The team has a project with this name already."}) from None
+    return project
+
+
+def project_update(*, project: Project, **changes: Any) -> Project:
+    """Change a project's name, description or job defaults (the keys of `changes`)."""
+    unknown = set(changes) - set(PROJECT_FIELDS)
+    if unknown:
+        raise ValueError(f"project_update cannot change {', '.join(sorted(unknown))}")
+    if "name" in changes:
+        _check_project_name(team=project.team, name=changes["name"], project=project)
+    for field, value in changes.items():
+        setattr(project, field, value)
+    try:
+        with transaction.atomic():
+            project.save(update_fields=[*changes, "updated"])
+    except IntegrityError:
+        raise ValidationError({"name": "The team has a project with this name already."}) from None
+    return project
+
+
+def budget_set(*, project: Project, monthly_cap_usd: Decimal | None) -> Budget | None:
+    """Cap the project's monthly spend at `monthly_cap_usd`, or lift the cap with None.
+
+    Jobs already reserved keep their reservation; queued jobs wait if the new cap is lower.
+    """
+    with transaction.atomic():
+        if monthly_cap_usd is None:
+            Budget.objects.filter(project=project).delete()
+            return None
+        budget, _ = Budget.objects.select_for_update().get_or_create(
+            project=project, defaults={"monthly_cap_usd": monthly_cap_usd}
+        )
+        if budget.monthly_cap_usd != monthly_cap_usd:
+            budget.monthly_cap_usd = monthly_cap_usd
+            budget.save(update_fields=["monthly_cap_usd", "updated"])
+    return budget
+
+
+def project_delete(*, project: Project) -> None:
+    """Delete a project that never had jobs, prompts or money on it.
+
+    Jobs, prompt versions and the ledger are history that is kept forever, so a project with
+    any of them is refused (`ProjectNotEmpty`); rename it instead.
+    """
+    with transaction.atomic():
+        if GenerationJob.objects.filter(project=project).exists():
+            raise ProjectNotEmpty("The project has jobs, which are kept forever; it cannot be deleted.")
+        if Prompt.objects.filter(project=project).exists():
+            raise ProjectNotEmpty("The project has prompts, whose versions are kept; it cannot be deleted.")
+        if LedgerEntry.objects.filter(project=project).exists():
+            raise ProjectNotEmpty("The project has ledger entries; it cannot be deleted.")
+        Budget.objects.filter(project=project).delete()
+        project.delete()
+
+
+# --- Prompts ---------------------------------------------------------------------------------
+
+
+def _check_prompt_text(text: str) -> None:
+    if not text.strip():
+        raise ValidationError({"text": "The prompt must not be blank."})
+    if len(text) > PROMPT_MAX_LENGTH:
+        raise ValidationError({"text": f"The prompt must be at most {PROMPT_MAX_LENGTH} characters."})
+
+
+def prompt_create(
+    *, project: Project, title: str, text: str, created_by: AbstractBaseUser | None
+) -> Prompt:
+    """A new prompt with its first version."""
+    _check_prompt_text(text)
+    with transaction.atomic():
+        prompt = Prompt.objects.create(project=project, title=title, created_by=created_by)
+        PromptVersion.objects.create(prompt=prompt, number=1, text=text, created_by=created_by)
+    return prompt
+
+
+def prompt_update(
+    *,
+    prompt: Prompt,
+    by: AbstractBaseUser | None,
+    title: str | None = None,
+    text: str | None = None,
+) -> Prompt:
+    """Rename a prompt and/or give it new text. New text becomes a new version; the old ones
+    stay, as jobs refer to them. Text equal to the current version adds nothing."""
+    if text is not None:
+        _check_prompt_text(text)
+    with transaction.atomic():
+        # Locked, so two edits at once get consecutive version numbers instead of a clash.
+        locked = Prompt.objects.select_for_update().get(pk=prompt.pk)
+        if title is not None and title != locked.title:
+            locked.title = title
+        current = locked.current_version
+        if text is not None and (current is None or current.text != text):
+            PromptVersion.objects.create(
+                prompt=locked, number=(current.number + 1) if current else 1, text=text, created_by=by
+            )
+        locked.save(update_fields=["title", "updated"])
+    return locked
+
+
+# --- Jobs through the API --------------------------------------------------------------------
+
+
+def image_sha256(image: UploadedFile) -> str:
+    image.seek(0)
+    digest = hashlib.sha256()
+    for chunk in image.chunks():
+        digest.update(chunk)
+    image.seek(0)
+    return digest.hexdigest()
+
+
+def _stored_image_sha256(job: GenerationJob) -> str | None:
+    if not job.source_image:
+        return None
+    digest = hashlib.sha256()
+    with job.source_image.open("rb") as image:
+        for chunk in iter(lambda: image.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def job_asks_for_the_same(job: GenerationJob, inputs: dict[str, Any]) -> bool:
+    """Whether `inputs` (job_prepare's arguments) ask for the job that `job` is.
+
+    Omitted choices mean the project's defaults, so a body that spells out the default and one
+    that leaves it out ask for the same job. An uploaded image is compared by its bytes.
+    """
+    project: Project = inputs["project"]
+    version: PromptVersion | None = inputs.get("prompt_version")
+    image: UploadedFile | None = inputs.get("source_image")
+    sound = inputs.get("sound")
+    if (
+        job.project_id != project.pk
+        or job.kind != inputs["kind"]
+        or job.prompt_version_id != (version.pk if version else None)
+        or (version is None and job.prompt_text != (inputs.get("prompt_text") or ""))
+        or job.duration != (inputs.get("duration") or project.default_duration)
+        or job.aspect_ratio != (inputs.get("aspect_ratio") or project.default_aspect_ratio)
+        or job.sound != (project.default_sound if sound is None else sound)
+    ):
+        return False
+    if image is not None or job.source_image:
+        return image is not None and _stored_image_sha256(job) == image_sha256(image)
+    return job.source_image_url == (inputs.get("image_url") or "")
+
+
+def _job_with_key(project: Project, key: str) -> GenerationJob | None:
+    return GenerationJob.objects.filter(team_id=project.team_id, idempotency_key=key).first()
+
+
+def job_create_once(
+    *, created_by: AbstractBaseUser | None, idempotency_key: str | None, **inputs: Any
+) -> tuple[GenerationJob, bool]:
+    """Create a job (see `pipeline.job_create`), once per idempotency key within the team.
+
+    Returns (job, created). A key that names a job asking for the same thing returns that job
+    (created False); a key already used for a different job raises `IdempotencyKeyReused`.
+    """
+    project: Project = inputs["project"]
+    if idempotency_key:
+        existing = _job_with_key(project, idempotency_key)
+        if existing is not None:
+            return _replayed(existing, inputs), False
+    try:
+        with transaction.atomic():
+            job = pipeline.job_create(
+                created_by=created_by, idempotency_key=idempotency_key or None, **inputs
+            )
+    except IntegrityError:
+        # The same key was used by a request running beside this one, which saved first.
+        existing = _job_with_key(project, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return _replayed(existing, inputs), False
+    return job, True
+
+
+def _replayed(job: GenerationJob, inputs: dict[str, Any]) -> GenerationJob:
+    if not job_asks_for_the_same(job, inputs):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used for a different job; use a new key for a new job."
+        )
+    return job
+
+
+class BatchItemInvalid(Exception):
+    """Some jobs of a batch are invalid: `errors[i]` holds job i's field messages."""
+
+    def __init__(self, errors: dict[int, dict[str, list[str]]]) -> None:
+        super().__init__(f"{len(errors)} jobs of the batch are invalid")
+        self.errors = errors
+
+
+def batch_key(idempotency_key: str, index: int) -> str:
+    return f"{idempotency_key}/{index}"
+
+
+# job_prepare refuses a job the budget cannot cover; asked with this much room in the budget it
+# prices the job all the same, which is what an estimate needs.
+_AS_IF_UNCAPPED = Decimal("-1e12")
+
+
+def jobs_prepare_batch(
+    *, items: list[dict[str, Any]], refuse_over_budget: bool = True
+) -> tuple[list[pipeline.JobSpec], str | None]:
+    """Validate and price every job of a batch (one job is a batch of one), saving nothing.
+
+    Returns the specs and, when a project's budget cannot cover its share of the batch, why
+    (only when `refuse_over_budget` is False: otherwise that raises `pipeline.BudgetExceeded`).
+    Raises `BatchItemInvalid` with every job's errors when any job is invalid.
+    """
+    specs: list[pipeline.JobSpec] = []
+    errors: dict[int, dict[str, list[str]]] = {}
+    # Each project's budget must cover all of the batch's jobs in it, not each one alone.
+    batch_usd: dict[int, Decimal] = {}
+    refusal: str | None = None
+    for index, inputs in enumerate(items):
+        project: Project = inputs["project"]
+        so_far = batch_usd.get(project.pk, Decimal("0"))
+        try:
+            try:
+                spec = pipeline.job_prepare(**inputs, extra_usd=so_far)
+            except pipeline.BudgetExceeded as exc:
+                refusal = refusal or (f"Job {index}: {exc}" if len(items) > 1 else str(exc))
+                spec = pipeline.job_prepare(**inputs, extra_usd=_AS_IF_UNCAPPED)
+        except ValidationError as exc:
+            errors[index] = exc.message_dict
+            continue
+        batch_usd[project.pk] = so_far + spec.estimated_cost_usd
+        specs.append(spec)
+    if errors:
+        raise BatchItemInvalid(errors)
+    if refusal is not None and refuse_over_budget:
+        raise pipeline.BudgetExceeded(refusal)
+    return specs, refusal
+
+
+def jobs_create_batch(
+    *,
+    created_by: AbstractBaseUser | None,
+    items: list[dict[str, Any]],
+    idempotency_key: str | None = None,
+) -> tuple[list[GenerationJob], bool]:
+    """Create every job of a batch, or none of them. Returns (jobs, created).
+
+    With an idempotency key, job i gets the key "<key>/<i>"; a repeated batch returns its jobs
+    (created False) and a different batch under the same key raises `IdempotencyKeyReused`.
+    """
+    if idempotency_key:
+        replay = _batch_replay(items, idempotency_key)
+        if replay is not None:
+            return replay, False
+    specs, _ = jobs_prepare_batch(items=items)
+    try:
+        with transaction.atomic():
+            jobs = [
+                pipeline.job_save(
+                    spec,
+                    created_by=created_by,
+                    idempotency_key=batch_key(idempotency_key, index) if idempotency_key else None,
+                )
+                for index, spec in enumerate(specs)
+            ]
+    except IntegrityError:
+        replay = _batch_replay(items, idempotency_key) if idempotency_key else None
+        if replay is None:
+            raise
+        return replay, False
+    return jobs, True
+
+
+def _batch_replay(items: list[dict[str, Any]], idempotency_key: str) -> list[GenerationJob] | None:
+    """The jobs a batch with this key made before, or None if the key is new."""
+    # Keys are unique per team, and a batch may reach projects of several teams.
+    wanted = [
+        (inputs["project"].team_id, batch_key(idempotency_key, index))
+        for index, inputs in enumerate(items)
+    ]
+    existing = {
+        (job.team_id, job.idempotency_key): job
+        for job in GenerationJob.objects.filter(
+            team_id__in={team_id for team_id, _ in wanted},
+            idempotency_key__startswith=f"{idempotency_key}/",
+        )
+    }
+    if not existing:
+        return None
+    if set(existing) != set(wanted):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used for a different batch; use a new key for a new batch."
+        )
+    return [_replayed(existing[key], inputs) for key, inputs in zip(wanted, items)]
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+def api_token_get_or_create(*, user: AbstractBaseUser) -> str:
+    """The user's API token (one a user; made on first request). Returns its key."""
+    from rest_framework.authtoken.models import Token
+
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
