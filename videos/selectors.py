@@ -156,43 +156,38 @@ def _charge_of_job() -> Subquery:
     )
 
 
-def job_list(*, user: AbstractBaseUser) -> QuerySet[GenerationJob]:
-    """The user's teams' jobs, newest first, each with `cost_usd` (its charge, or None)."""
+def _jobs_with_cost() -> QuerySet[GenerationJob]:
     return (
-        GenerationJob.objects.filter(team__memberships__user=user)
-        .select_related("asset", "created_by")
+        GenerationJob.objects.select_related("asset", "created_by")
         .annotate(cost_usd=_charge_of_job())
         .order_by("-created")
     )
 
 
+def job_list(*, user: AbstractBaseUser) -> QuerySet[GenerationJob]:
+    """The user's teams' jobs, newest first, each with `cost_usd` (its charge, or None)."""
+    return _jobs_with_cost().filter(team__memberships__user=user)
+
+
 def job_get(*, user: AbstractBaseUser, job_id: Any) -> GenerationJob | None:
+    """One of the user's teams' jobs with its cost, clip and events; None if there is none."""
     pk = uuid_or_none(job_id)
     if pk is None:
         return None
-    return job_list(user=user).select_related("project").prefetch_related("events").filter(pk=pk).first()
-
-
-def job_with_details(job: GenerationJob) -> GenerationJob:
-    """The job again, read the way `job_get` reads it (cost, asset, events)."""
-    return (
-        GenerationJob.objects.filter(pk=job.pk)
-        .select_related("asset", "created_by", "project")
-        .prefetch_related("events")
-        .annotate(cost_usd=_charge_of_job())
-        .get()
-    )
+    return job_list(user=user).prefetch_related("events").filter(pk=pk).first()
 
 
 def jobs_with_details(jobs: list[GenerationJob]) -> list[GenerationJob]:
+    """The jobs again, in the same order, read the way `job_get` reads one."""
     by_id = {
         job.pk: job
-        for job in GenerationJob.objects.filter(pk__in=[job.pk for job in jobs])
-        .select_related("asset", "created_by", "project")
-        .prefetch_related("events")
-        .annotate(cost_usd=_charge_of_job())
+        for job in _jobs_with_cost().prefetch_related("events").filter(pk__in=[j.pk for j in jobs])
     }
     return [by_id[job.pk] for job in jobs]
+
+
+def job_with_details(job: GenerationJob) -> GenerationJob:
+    return jobs_with_details([job])[0]
 
 
 # --- Spend -----------------------------------------------------------------------------------

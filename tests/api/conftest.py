@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -27,9 +27,13 @@ PNG_BYTES = base64.b64decode(
 
 
 @pytest.fixture(autouse=True)
-def fresh_throttles() -> None:
-    # Request counts live in the cache, which outlives a test's database rollback.
-    cache.clear()
+def fresh_throttles(settings: pytest.FixtureRequest) -> None:
+    # Request counts live in the cache, which outlives a test's database rollback. A prefix of
+    # its own gives each test fresh counts without flushing a cache others may share.
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": f"api-test-{uuid.uuid4().hex}"}
+        for name, config in settings.CACHES.items()
+    }
 
 
 def client_for(user: object) -> APIClient:

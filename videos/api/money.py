@@ -83,25 +83,28 @@ class EstimateApi(ApiView):
         )
 
 
-class SpendRowSerializer(serializers.Serializer):
+class KindSpendSerializer(serializers.Serializer):
+    kind = choice(Kind, source="value")
     charged_usd = serializers.DecimalField(**MONEY)
     jobs = serializers.IntegerField(help_text="Clips charged.")
 
 
-class KindSpendSerializer(SpendRowSerializer):
-    kind = choice(Kind, source="value")
-
-
-class DurationSpendSerializer(SpendRowSerializer):
+class DurationSpendSerializer(serializers.Serializer):
     duration = serializers.IntegerField(source="value")
+    charged_usd = serializers.DecimalField(**MONEY)
+    jobs = serializers.IntegerField(help_text="Clips charged.")
 
 
-class SoundSpendSerializer(SpendRowSerializer):
+class SoundSpendSerializer(serializers.Serializer):
     sound = serializers.BooleanField(source="value")
+    charged_usd = serializers.DecimalField(**MONEY)
+    jobs = serializers.IntegerField(help_text="Clips charged.")
 
 
-class DaySpendSerializer(SpendRowSerializer):
+class DaySpendSerializer(serializers.Serializer):
     date = serializers.DateField()
+    charged_usd = serializers.DecimalField(**MONEY)
+    jobs = serializers.IntegerField(help_text="Clips charged.")
 
 
 class SpendSerializer(serializers.Serializer):
