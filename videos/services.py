@@ -9,9 +9,11 @@ Who may call which function is decided by the caller (the API's role checks).
 from __future__ import annotations
 
 import hashlib
+import secrets
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
@@ -68,17 +70,15 @@ def personal_team_ensure(*, user: AbstractBaseUser) -> Team | None:
         if Membership.objects.filter(user=user).exists():
             return None
         username = user.get_username()
-        team = Team.objects.create(
-            name=f"{username}'s team"[:120],
-            slug=f"{slugify(username)[:80] or 'user'}-{user.pk}",
-        )
+        slug = f"{slugify(username)[:80] or 'user'}-{user.pk}"
+        if Team.objects.filter(slug=slug).exists():  # someone named a team so by hand
+            slug = f"{slug}-{secrets.token_hex(4)}"
+        team = Team.objects.create(name=f"{username}'s team"[:120], slug=slug)
         Membership.objects.create(user=user, team=team, role=Role.OWNER)
     return team
 
 
 def membership_add(*, team: Team, username: str, role: str) -> Membership:
-    from django.contrib.auth import get_user_model
-
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise ValidationError({"username": "No user has this username."})
@@ -454,7 +454,7 @@ def _batch_replay(items: list[dict[str, Any]], idempotency_key: str) -> list[Gen
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used for a different batch; use a new key for a new batch."
         )
-    return [_replayed(existing[key], inputs) for key, inputs in zip(wanted, items)]
+    return [_replayed(existing[key], inputs) for key, inputs in zip(wanted, items, strict=True)]
 
 
 # --- API tokens ------------------------------------------------------------------------------

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import schemathesis
 from django.core import signals
 from django.db import close_old_connections
-import schemathesis
-from hypothesis import HealthCheck, settings as hypothesis_settings
-from schemathesis.specs.openapi import checks
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from rest_framework.authtoken.models import Token
+from schemathesis.specs.openapi import checks
 
 from config.wsgi import application
 

@@ -13,7 +13,12 @@ from collections.abc import Iterator
 from typing import IO
 
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from rest_framework.request import Request
 from rest_framework.response import Response
 

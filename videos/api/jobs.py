@@ -18,7 +18,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from videos import pipeline, selectors, services
-from videos.api.base import PAGE_PARAMETERS, ApiView, id_parameter, page_of, paginated_response
+from videos.api.base import (
+    PAGE_PARAMETERS,
+    ApiView,
+    id_parameter,
+    page_of,
+    paginated_response,
+)
 from videos.api.errors import Conflict, error_responses
 from videos.api.files import stored_file_response
 from videos.api.image_urls import image_url_problem
@@ -27,7 +33,7 @@ from videos.api.serializers import (
     JobSerializer,
     JobSummarySerializer,
     OptionalBooleanField,
-    YourObjectField,
+    TeamObjectField,
     choice,
     prompt_field,
 )
@@ -44,12 +50,12 @@ UPLOAD_MAX_BODY_BYTES = IMAGE_MAX_BYTES + 1024 * 1024
 
 
 class JobInputSerializer(serializers.Serializer):
-    project = YourObjectField(
+    project = TeamObjectField(
         lookup=lambda user, pk: selectors.project_get(user=user, project_id=pk), name="project"
     )
     kind = choice(Kind)
     prompt = prompt_field(required=False, help_text="The prompt text; or give `prompt_version`.")
-    prompt_version = YourObjectField(
+    prompt_version = TeamObjectField(
         lookup=lambda user, pk: selectors.prompt_version_visible(user=user).filter(pk=pk).first(),
         name="prompt version",
         required=False,

@@ -12,10 +12,16 @@ from rest_framework.response import Response
 
 from billing.selectors import ProjectMoney, project_money
 from videos import selectors, services
-from videos.api.base import PAGE_PARAMETERS, ApiView, id_parameter, page_of, paginated_response
+from videos.api.base import (
+    PAGE_PARAMETERS,
+    ApiView,
+    id_parameter,
+    page_of,
+    paginated_response,
+)
 from videos.api.errors import error_responses
 from videos.api.permissions import found, require_role
-from videos.api.serializers import MONEY, OptionalBooleanField, YourObjectField, choice
+from videos.api.serializers import MONEY, OptionalBooleanField, TeamObjectField, choice
 from videos.models import AspectRatio, Duration, Project, Role
 
 BUDGET_HELP = "The monthly spending cap in USD; null for none. Only owners set it."
@@ -63,7 +69,7 @@ def _budget_field() -> serializers.DecimalField:
 class ProjectCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    team = YourObjectField(
+    team = TeamObjectField(
         lookup=lambda user, pk: selectors.team_get(user=user, team_id=pk),
         name="team",
         required=False,

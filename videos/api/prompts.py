@@ -12,10 +12,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from videos import selectors, services
-from videos.api.base import PAGE_PARAMETERS, ApiView, id_parameter, page_of, paginated_response
+from videos.api.base import (
+    PAGE_PARAMETERS,
+    ApiView,
+    id_parameter,
+    page_of,
+    paginated_response,
+)
 from videos.api.errors import error_responses
 from videos.api.permissions import found, require_role
-from videos.api.serializers import YourObjectField, prompt_field
+from videos.api.serializers import TeamObjectField, prompt_field
 from videos.models import Prompt, Role
 
 
@@ -48,7 +54,7 @@ def _project_filter(request: Request) -> int | None:
 
 
 class PromptCreateInput(serializers.Serializer):
-    project = YourObjectField(
+    project = TeamObjectField(
         lookup=lambda user, pk: selectors.project_get(user=user, project_id=pk), name="project"
     )
     title = serializers.CharField(max_length=200)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -26,7 +25,7 @@ MONEY = {"max_digits": 14, "decimal_places": 4}
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
-class YourObjectField(serializers.Field):
+class TeamObjectField(serializers.Field):
     """A reference by id to one of the user's teams' objects; `lookup(user, id)` finds it.
 
     Another team's object and a missing one get the same answer, so ids reveal nothing.

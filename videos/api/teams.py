@@ -11,7 +11,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from videos import selectors, services
-from videos.api.base import PAGE_PARAMETERS, ApiView, id_parameter, page_of, paginated_response
+from videos.api.base import (
+    PAGE_PARAMETERS,
+    ApiView,
+    id_parameter,
+    page_of,
+    paginated_response,
+)
 from videos.api.errors import error_responses
 from videos.api.permissions import found, require_role
 from videos.api.serializers import choice
