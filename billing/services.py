@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 
 from billing.models import Budget, EntryKind, LedgerEntry
 from billing.selectors import price_for, project_money
-from videos.models import GenerationJob
+from videos.models import GenerationJob, JobState
 
 logger = logging.getLogger(__name__)
 CENT_FRACTION = Decimal("0.0001")
@@ -37,17 +37,22 @@ def _append_once(*, job: GenerationJob, kind: str, amount: Decimal, note: str) -
 
 
 def budget_reserve(*, job: GenerationJob) -> bool:
-    """Reserve the job's estimate against its project's monthly budget.
+    """Reserve a queued job's estimate against its project's monthly budget.
 
-    Returns True when the job is reserved (now or before), False when the budget cannot cover it.
-    The budget row is locked so two workers cannot both take the last dollars.
+    Returns False only when the budget cannot cover it. The budget row is locked so two workers
+    cannot both take the last dollars, and the job row so a cancel cannot slip in between: a job
+    that is no longer queued is not reserved (a canceled one must not keep a reservation).
     """
     with transaction.atomic():
         Budget.objects.select_for_update().filter(project_id=job.project_id).first()
-        if LedgerEntry.objects.filter(job=job, kind=EntryKind.RESERVE).exists():
+        still_queued = (
+            GenerationJob.objects.select_for_update()
+            .filter(pk=job.pk, state=JobState.QUEUED)
+            .exists()
+        )
+        if not still_queued or LedgerEntry.objects.filter(job=job, kind=EntryKind.RESERVE).exists():
             return True
-        money = project_money(job.project)
-        if not money.can_reserve(job.estimated_cost_usd):
+        if not project_money(job.project).can_reserve(job.estimated_cost_usd):
             return False
         _append_once(
             job=job,
@@ -75,8 +80,11 @@ def charge_for_credits(*, job: GenerationJob, credits: Decimal | None) -> Decima
     return (credits * price.usd_per_credit).quantize(CENT_FRACTION, rounding=ROUND_HALF_UP)
 
 
-def job_settle(*, job: GenerationJob, credits: Decimal | None) -> Decimal:
-    """Charge what the clip cost and release its reservation. Idempotent: returns the charge."""
+def job_settle(*, job: GenerationJob, credits: Decimal | None) -> tuple[Decimal, bool]:
+    """Charge what the clip cost and release its reservation.
+
+    Idempotent: returns the charge and whether this call made it (False: it existed already).
+    """
     amount = charge_for_credits(job=job, credits=credits)
     with transaction.atomic():
         charged = _append_once(
@@ -87,7 +95,6 @@ def job_settle(*, job: GenerationJob, credits: Decimal | None) -> Decimal:
         )
         job_release(job=job, note="Settled")
     if not charged:
-        existing = LedgerEntry.objects.get(job=job, kind=EntryKind.CHARGE)
-        return existing.amount
-    return amount
+        return LedgerEntry.objects.get(job=job, kind=EntryKind.CHARGE).amount, False
+    return amount, True
 

@@ -155,6 +155,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set, whichever field uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStateEnum": "videos.models.JobState",
+        "DurationEnum": "videos.models.Duration",
+        "AspectRatioEnum": "videos.models.AspectRatio",
+    },
 }
 
 # --- Database --------------------------------------------------------------------------------
@@ -201,7 +207,7 @@ Q_CLUSTER = {
     "name": "reelforge",
     "workers": env_int("Q_WORKERS", 2),
     "timeout": Q_TASK_TIMEOUT_SECONDS,
-    "retry": Q_TASK_TIMEOUT_SECONDS + 60,
+    "retry": Q_TASK_TIMEOUT_SECONDS + env_int("Q_RETRY_MARGIN_SECONDS", 60),
     "max_attempts": 3,
     "ack_failures": True,
     "catch_up": False,
@@ -279,6 +285,9 @@ PIPELINE = {
     # A worker that died mid-step leaves its job here; older than this, the sweep recovers it.
     "STALE_STEP_SECONDS": env_int("JOB_STALE_STEP_SECONDS", Q_TASK_TIMEOUT_SECONDS + 60),
     "SWEEP_INTERVAL_MINUTES": env_int("JOB_SWEEP_INTERVAL_MINUTES", 1),
+    "SWEEP_SUBMIT_BATCH": env_int("JOB_SWEEP_SUBMIT_BATCH", 200),
+    # A result that cannot be stored for this long makes its job need attention.
+    "RETRIEVAL_DEADLINE_MINUTES": env_int("JOB_RETRIEVAL_DEADLINE_MINUTES", 60),
     "CALLBACK_MAX_BYTES": env_int("CALLBACK_MAX_BYTES", 256 * 1024),
     "RESULT_MAX_BYTES": env_int("RESULT_MAX_BYTES", 2 * 1024**3),
     "RESULT_DOWNLOAD_TIMEOUT_SECONDS": env_int("RESULT_DOWNLOAD_TIMEOUT_SECONDS", 240),

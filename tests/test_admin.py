@@ -45,6 +45,10 @@ def test_adding_a_job_goes_through_the_pipeline(admin_client, project):
         ({"prompt_text": "x" * 1001}, "at most 1000 characters"),
         ({"prompt_text": ""}, "1 to 1000 characters"),
         ({"kind": "image_to_video"}, "needs an image"),
+        # The provider would fetch it from inside our network: refused.
+        ({"kind": "image_to_video", "source_image_url": "http://127.0.0.1:8000/admin/"}, "public address"),
+        ({"kind": "image_to_video", "source_image_url": "http://169.254.169.254/latest/"}, "public address"),
+        ({"source_image_url": "https://example.com/a.png"}, "Text to video takes no image"),
     ],
 )
 def test_bad_input_is_refused_on_the_form(admin_client, project, fields, message):

@@ -9,16 +9,19 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import socket
 import time
 from decimal import Decimal
 
 import pytest
 import requests
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
 
-from billing.models import EntryKind, LedgerEntry
+from billing import services as billing
+from billing.models import Budget, EntryKind, LedgerEntry
 from billing.selectors import job_ledger_total, project_money
 from tests.fixtures.data import make_job
 from videos import pipeline
@@ -43,10 +46,12 @@ def later(seconds: float) -> datetime.datetime:
     return timezone.now() + datetime.timedelta(seconds=seconds)
 
 
-def assert_ledger_balanced(job: GenerationJob, *, charged: Decimal) -> None:
+def assert_ledger_balanced(job: GenerationJob, *, charged: Decimal, reserved: bool = True) -> None:
+    """The job's ledger says it cost `charged`, and no reservation is left behind."""
     totals = job_ledger_total(job)
     assert totals[EntryKind.CHARGE] == charged
-    assert totals[EntryKind.RESERVE] == totals[EntryKind.RELEASE]
+    assert totals[EntryKind.RESERVE] == (job.estimated_cost_usd if reserved else Decimal("0"))
+    assert totals[EntryKind.RELEASE] == totals[EntryKind.RESERVE]
 
 
 def test_text_to_video_ends_stored_probed_and_charged(platform, project):
@@ -251,7 +256,7 @@ def test_cancel_before_submission_releases_everything(platform, project):
     assert pipeline.job_cancel(job) is True
     job.refresh_from_db()
     assert job.state == S.CANCELED
-    assert_ledger_balanced(job, charged=Decimal("0"))
+    assert_ledger_balanced(job, charged=Decimal("0"), reserved=False)
     assert project_money(project).committed_usd == Decimal("0")
     assert platform.simulator.stats()["create_task_calls"] == 0
     assert pipeline.job_cancel(job) is False
@@ -291,9 +296,12 @@ def test_a_stale_submission_needs_attention_and_is_never_resent(platform, projec
     assert job.state == S.NEEDS_ATTENTION
     assert platform.simulator.stats()["create_task_calls"] == 0
 
-    assert pipeline.job_give_up(job) is True  # an operator's call
+    with pytest.raises(ValidationError):
+        pipeline.job_retry(job)  # it may be paid for already: a person decides first
+    assert pipeline.job_give_up(job) is True
     job.refresh_from_db()
     assert job.state == S.FAILED
+    assert_ledger_balanced(job, charged=Decimal("0"), reserved=False)
     assert pipeline.job_give_up(job) is False
 
 
@@ -344,13 +352,98 @@ def test_the_in_flight_cap_holds_jobs_back(platform, project, settings):
     assert first.provider_task_id
 
 
-def test_budget_refuses_at_the_door_and_holds_at_submit(platform, project):
-    from billing.models import Budget
-
+def test_budget_refuses_at_the_door(platform, project):
     Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("0.50"))
     create(project)  # $0.28
     with pytest.raises(pipeline.BudgetExceeded, match="cannot cover"):
         create(project)
+
+
+def test_a_job_over_a_lowered_budget_waits_at_submit_until_it_is_raised(platform, project):
+    pipeline.submissions_pause("kie", code="manual", reason="night")
+    job = create(project)
+    Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("0.10"))
+    pipeline.submissions_resume("kie")
+    job.refresh_from_db()
+    assert job.state == S.QUEUED
+    assert job.state_reason.startswith("Waiting for budget")
+    assert not LedgerEntry.objects.filter(job=job).exists()
+    assert platform.simulator.stats()["create_task_calls"] == 0
+
+    Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("10"))
+    GenerationJob.objects.filter(pk=job.pk).update(submit_after=None)
+    pipeline.sweep()
+    platform.wait_for(job)
+    assert_ledger_balanced(job, charged=Decimal("0.2800"))
+
+
+def test_a_cancel_between_reading_and_reserving_leaves_no_reservation(platform, project):
+    pipeline.submissions_pause("kie", code="manual", reason="night")
+    job = create(project)
+    seen_by_worker = GenerationJob.objects.get(pk=job.pk)  # read while still queued
+    assert pipeline.job_cancel(job)
+    assert billing.budget_reserve(job=seen_by_worker) is True
+    assert not LedgerEntry.objects.filter(job=job).exists()
+
+
+def test_a_result_that_cannot_be_stored_needs_attention_and_keeps_its_money(platform, project):
+    platform.simulator.set_faults(lost_callback=1)
+    job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{closed.getsockname()[1]}/clip.mp4"
+    pipeline.transition(job, to=S.RETRIEVING, allowed_from=[S.SUBMITTED, S.GENERATING],
+                        result_url=dead_url, next_poll_at=None)
+
+    pipeline.job_retrieve(job.pk)
+    job.refresh_from_db()
+    assert job.state == S.RETRIEVING  # tries again later
+    pipeline.job_retrieve(job.pk, now=later(2 * 3600))
+    job.refresh_from_db()
+    assert job.state == S.NEEDS_ATTENTION
+    assert job_ledger_total(job)[EntryKind.RESERVE] == job.estimated_cost_usd
+    assert job_ledger_total(job)[EntryKind.RELEASE] == Decimal("0")
+
+    assert pipeline.job_give_up(job)  # the provider finished it, so it was paid for
+    assert_ledger_balanced(job, charged=Decimal("0.28"))
+
+
+def test_a_clip_that_arrives_after_the_deadline_still_succeeds(platform, project):
+    platform.simulator.set_faults(lost_callback=1, forced_codes={"recordInfo": 500})
+    job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
+    pipeline.jobs_poll_due(now=later(16 * 60))
+    job.refresh_from_db()
+    assert job.state == S.FAILED
+
+    platform.simulator.set_faults(forced_codes={})
+    platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
+    pipeline.job_apply_status(job, platform.simulator.provider().get_task(job.provider_task_id))
+    job = platform.wait_for(job)
+    assert job.asset.size_bytes > 0
+    assert_ledger_balanced(job, charged=Decimal("0.28"))
+
+
+def test_one_broken_job_does_not_stop_the_sweep(platform, project):
+    platform.simulator.set_faults(lost_callback=1)
+    healthy = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
+    broken = make_job(project, state=S.SUBMITTED, provider_task_id="task-of-nobody")
+    GenerationJob.objects.filter(pk=broken.pk).update(next_poll_at=timezone.now(), submitted_at=None)
+    GenerationJob.objects.filter(pk=healthy.pk).update(next_poll_at=timezone.now())
+    platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
+
+    real_poll = pipeline.job_poll
+
+    def poll(job, **kwargs):
+        if job.pk == broken.pk:
+            raise RuntimeError("storage is on fire")
+        return real_poll(job, **kwargs)
+
+    pipeline.job_poll = poll
+    try:
+        assert pipeline.sweep(now=later(5))["polled"] == 2
+    finally:
+        pipeline.job_poll = real_poll
+    platform.wait_for(healthy)
 
 
 def test_results_can_be_stored_on_s3(platform, project, settings, s3_server):

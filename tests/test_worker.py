@@ -89,8 +89,8 @@ def start_worker(worker_env: dict[str, str], tmp_path: Path, monkeypatch: Any) -
     get_broker().purge_queue()
     workers: list[Worker] = []
 
-    def start() -> Worker:
-        worker = Worker(worker_env, tmp_path / "qcluster.log")
+    def start(**env: str) -> Worker:
+        worker = Worker({**worker_env, **env}, tmp_path / "qcluster.log")
         workers.append(worker)
         return worker
 
@@ -113,9 +113,14 @@ def test_a_real_worker_takes_a_job_from_queue_to_stored_clip(platform, project, 
     assert worker.process.poll() is None, worker.log.read_text()
 
 
+# A short task timeout: the ORM broker hands a task whose worker died to another worker once
+# `retry` (timeout + margin) has passed, which is what the re-delivery check waits for.
+SHORT_RETRY = {"Q_TASK_TIMEOUT_SECONDS": "3", "Q_RETRY_MARGIN_SECONDS": "1"}
+
+
 def _kill_while_create_task_is_answering(platform: Any, project: Any, start_worker: Any) -> GenerationJob:
     platform.simulator.set_faults(slow={"rate": 1, "endpoints": ["createTask"]}, slow_seconds=5)
-    worker = start_worker()
+    worker = start_worker(**SHORT_RETRY)
     job = create(project)
     platform.simulator.wait_for_stats(lambda s: s["create_task_calls"] == 1, timeout=60)
     worker.kill(signal.SIGKILL)  # the provider has the task; the worker never saw the answer
@@ -131,14 +136,17 @@ def test_a_worker_killed_mid_submission_leaves_a_job_that_needs_attention(
     platform.simulator.set_faults(lost_callback=1)
     job = _kill_while_create_task_is_answering(platform, project, start_worker)
 
-    start_worker()  # a fresh worker must not send it again
+    start_worker(**SHORT_RETRY)  # gets the killed worker's task again, and must not resend it
+    time.sleep(6)  # past `retry` (4 s), plus the new cluster's start
+    job.refresh_from_db()
+    assert job.state == S.SUBMITTING
+    assert platform.simulator.stats()["create_task_calls"] == 1
+
     settings.PIPELINE = {**settings.PIPELINE, "STALE_STEP_SECONDS": 1}
-    time.sleep(1.5)
     pipeline.sweep(now=timezone.now() + datetime.timedelta(seconds=2))
     job.refresh_from_db()
     assert job.state == S.NEEDS_ATTENTION
     assert "not sent again" in job.state_reason
-    time.sleep(2)
     assert platform.simulator.stats()["create_task_calls"] == 1
 
 

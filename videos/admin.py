@@ -134,6 +134,7 @@ class GenerationJobCreateForm(forms.ModelForm):
             pipeline.job_prepare(**self.job_inputs())
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
+                field = {"image_url": "source_image_url"}.get(field, field)
                 self.add_error(field if field in self.fields else None, messages)
         except pipeline.BudgetExceeded as exc:
             self.add_error(None, str(exc))

@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ from django_q.tasks import async_task
 from billing import services as billing
 from billing.selectors import PriceMissing, project_money
 from videos.models import (
+    Asset,
     GenerationJob,
     JobEvent,
     JobState,
@@ -44,7 +47,8 @@ from videos.providers.base import (
     check_image_bytes,
 )
 from videos import submission_gate
-from videos.retrieval import ResultUnplayable, ResultUnreachable, store_result
+from videos.image_urls import image_url_problem
+from videos.retrieval import ResultRejected, ResultUnreachable, store_result
 from videos.transitions import note, transition
 
 if TYPE_CHECKING:
@@ -57,6 +61,8 @@ logger = logging.getLogger(__name__)
 S = JobState
 # A result may still arrive for these: the provider holds (or may hold) a task of ours.
 AWAITING_RESULT_STATES = (S.SUBMITTING, S.SUBMITTED, S.GENERATING, S.NEEDS_ATTENTION)
+# A job failed with one of these codes was given up on, not refused: a clip may still come.
+GIVEN_UP_CODES = {"timeout", "given_up"}
 
 
 def _conf(name: str) -> Any:
@@ -98,12 +104,13 @@ def job_prepare(
     source_image: UploadedFile | None = None,
     image_url: str = "",
     extra_usd: Decimal = Decimal("0"),
+    check_budget: bool = True,
 ) -> JobSpec:
     """Validate and price a job without saving anything.
 
-    Raises ValidationError (field -> message) for bad input and BudgetExceeded when the project's
-    monthly budget cannot cover the clip (plus `extra_usd`, for the rest of a batch). Missing
-    choices take the project's defaults.
+    Raises ValidationError (field -> message) for bad input and, with `check_budget`,
+    BudgetExceeded when the project's monthly budget cannot cover the clip (plus `extra_usd`,
+    for the rest of a batch). Missing choices take the project's defaults.
     """
     if prompt_version is not None:
         if prompt_version.prompt.project_id != project.pk:
@@ -117,9 +124,16 @@ def job_prepare(
     if kind == Kind.IMAGE_TO_VIDEO:
         if source_image is None and not image_url:
             errors["image"] = "Image to video needs an image: upload one or give its URL."
+        elif source_image is not None and image_url:
+            errors["image"] = "Give an image or an image URL, not both."
         elif source_image is not None:
             errors.update(_image_errors(source_image))
-    elif kind != Kind.TEXT_TO_VIDEO:
+        elif problem := image_url_problem(image_url):
+            errors["image_url"] = problem
+    elif kind == Kind.TEXT_TO_VIDEO:
+        if source_image is not None or image_url:
+            errors["image"] = "Text to video takes no image; choose image to video to animate one."
+    else:
         errors["kind"] = f"Kind must be one of: {', '.join(Kind.values)}."
     request = GenerationRequest(
         kind=kind,
@@ -144,12 +158,8 @@ def job_prepare(
         estimate = billing.job_estimate_usd(duration=duration, sound=sound)
     except PriceMissing as exc:
         raise ValidationError({"duration": str(exc)}) from exc
-    money = project_money(project)
-    if not money.can_accept(estimate + extra_usd):
-        raise BudgetExceeded(
-            f"The project's monthly budget cannot cover this ${estimate} clip: "
-            f"${money.remaining_usd - extra_usd} of ${money.cap_usd} is left this month."
-        )
+    if check_budget:
+        budget_check(project, estimate, extra_usd=extra_usd)
     return JobSpec(
         project=project,
         kind=kind,
@@ -162,6 +172,16 @@ def job_prepare(
         image_url=image_url,
         estimated_cost_usd=estimate,
     )
+
+
+def budget_check(project: Project, estimate: Decimal, *, extra_usd: Decimal = Decimal("0")) -> None:
+    """Raise BudgetExceeded unless the project's month can take `estimate` beside `extra_usd`."""
+    money = project_money(project)
+    if not money.can_accept(estimate + extra_usd):
+        raise BudgetExceeded(
+            f"The project's monthly budget cannot cover this ${estimate} clip: "
+            f"${money.remaining_usd - extra_usd} of ${money.cap_usd} is left this month."
+        )
 
 
 def job_create(
@@ -241,13 +261,23 @@ def job_submit(job_id: Any) -> None:
         return
     if job.submit_after and job.submit_after > timezone.now():
         return
+    account = submission_gate.account_for(job.provider)
+    if account.is_paused:
+        note(job, f"Held: submissions are paused ({account.pause_reason}).")
+        return
 
     if not billing.budget_reserve(job=job):
         money = project_money(job.project)
+        # Look again at the next sweep, behind the jobs that can go now.
+        GenerationJob.objects.filter(pk=job.pk, state=S.QUEUED).update(
+            submit_after=timezone.now()
+            + datetime.timedelta(minutes=_conf("SWEEP_INTERVAL_MINUTES"))
+        )
         note(
             job,
-            f"Waiting for budget: ${money.remaining_usd} of the project's ${money.cap_usd} "
-            f"monthly cap is left and this clip costs ${job.estimated_cost_usd}.",
+            f"Waiting for budget: ${money.spent_usd + money.reserved_usd} of the project's "
+            f"${money.cap_usd} monthly cap is spent or reserved and this clip costs "
+            f"${job.estimated_cost_usd}.",
         )
         return
 
@@ -384,12 +414,13 @@ def submissions_resume(provider: str) -> None:
 
 def callback_accept(job: GenerationJob, status: TaskStatus, *, verified: bool) -> None:
     """Hand an authenticated callback to a worker; the view answers the provider at once."""
-    payload = asdict(status)
-    payload["state"] = status.state.value
-    payload["credits_consumed"] = (
-        str(status.credits_consumed) if status.credits_consumed is not None else None
-    )
-    payload["raw"] = {}
+    payload = {
+        "task_id": status.task_id,
+        "state": status.state.value,
+        "credits_consumed": (
+            str(status.credits_consumed) if status.credits_consumed is not None else None
+        ),
+    }
     async_task(
         "videos.tasks.handle_callback",
         str(job.pk),
@@ -400,7 +431,13 @@ def callback_accept(job: GenerationJob, status: TaskStatus, *, verified: bool) -
 
 
 def job_handle_callback(job_id: Any, payload: dict[str, Any], *, verified: bool) -> None:
-    """Apply a callback's outcome. Unsigned callbacks are confirmed with recordInfo first."""
+    """Apply a callback's outcome, as recordInfo confirms it.
+
+    A signature covers only the task id and a timestamp, so the outcome and the result URL are
+    always read back from the provider; only the credits consumed (absent from recordInfo) are
+    taken from a signed callback. When recordInfo cannot answer now, a job that has no task id
+    yet adopts the callback's, and polling confirms the outcome later.
+    """
     job = GenerationJob.objects.filter(pk=job_id).first()
     if job is None:
         return
@@ -408,27 +445,18 @@ def job_handle_callback(job_id: Any, payload: dict[str, Any], *, verified: bool)
     if job.provider_task_id and job.provider_task_id != task_id:
         logger.warning("Callback for job %s names task %s, not its own; ignored", job.pk, task_id)
         return
-    if verified:
-        status = TaskStatus(
-            task_id=task_id,
-            state=TaskState(payload["state"]),
-            result_urls=list(payload.get("result_urls") or []),
-            fail_code=payload.get("fail_code"),
-            fail_message=payload.get("fail_message"),
-            credits_consumed=Decimal(payload["credits_consumed"])
-            if payload.get("credits_consumed") is not None
-            else None,
-        )
-    else:
-        try:
-            status = get_provider(job.provider).get_task(task_id)
-        except ProviderError as exc:
-            # Polling will find the outcome; adopting an unconfirmed task id would be a guess.
-            logger.warning("Could not confirm callback for job %s: %s", job.pk, exc.message)
-            return
-        if not _task_belongs_to(job, status):
-            logger.warning("Task %s does not carry job %s's callback URL; ignored", task_id, job.pk)
-            return
+    try:
+        status = get_provider(job.provider).get_task(task_id)
+    except ProviderError as exc:
+        logger.warning("Could not confirm callback for job %s: %s", job.pk, exc.message)
+        if exc.action is not Action.FAIL and job.provider_task_id is None:
+            _adopt(job, task_id, reason=f"Adopted task {task_id} from a callback; polling confirms it.")
+        return
+    if not _task_belongs_to(job, status):
+        logger.warning("Task %s does not carry job %s's callback URL; ignored", task_id, job.pk)
+        return
+    if verified and payload.get("credits_consumed") is not None:
+        status = replace(status, credits_consumed=Decimal(payload["credits_consumed"]))
     job_apply_status(job, status)
 
 
@@ -436,28 +464,30 @@ def _task_belongs_to(job: GenerationJob, status: TaskStatus) -> bool:
     """A task the provider reports for us must have been created with this job's callback URL."""
     if job.provider_task_id == status.task_id:
         return True
-    from videos.providers.kie import decoded_param
+    return bool(status.callback_url and status.callback_url.endswith(job.callback_path))
 
-    callback_url = str(decoded_param(status.raw).get("callBackUrl") or "")
-    return callback_url.endswith(job.callback_path)
+
+def _adopt(job: GenerationJob, task_id: str, *, reason: str) -> None:
+    """Take the provider's task id for a job whose createTask answer was never saved."""
+    now = timezone.now()
+    adopted = GenerationJob.objects.filter(pk=job.pk, provider_task_id__isnull=True).update(
+        provider_task_id=task_id, submitted_at=now
+    )
+    if adopted:
+        job.provider_task_id = task_id
+        transition(
+            job,
+            to=S.SUBMITTED,
+            allowed_from=[S.SUBMITTING, S.NEEDS_ATTENTION],
+            reason=reason,
+            next_poll_at=now + datetime.timedelta(seconds=_conf("CALLBACK_GRACE_SECONDS")),
+        )
 
 
 def job_apply_status(job: GenerationJob, status: TaskStatus) -> None:
     """Move the job by what the provider says of its task (from a callback or a poll)."""
     if job.provider_task_id is None:
-        adopted = GenerationJob.objects.filter(pk=job.pk, provider_task_id__isnull=True).update(
-            provider_task_id=status.task_id, submitted_at=timezone.now()
-        )
-        if adopted:
-            job.provider_task_id = status.task_id
-            transition(
-                job,
-                to=S.SUBMITTED,
-                allowed_from=[S.SUBMITTING, S.NEEDS_ATTENTION],
-                reason=f"Adopted task {status.task_id} from the provider's callback.",
-                next_poll_at=timezone.now()
-                + datetime.timedelta(seconds=_conf("CALLBACK_GRACE_SECONDS")),
-            )
+        _adopt(job, status.task_id, reason=f"Adopted task {status.task_id} from the provider's callback.")
     if status.state is TaskState.SUCCESS:
         _result_ready(job, status)
     elif status.state is TaskState.FAIL:
@@ -479,6 +509,8 @@ def job_apply_status(job: GenerationJob, status: TaskStatus) -> None:
 
 
 def _result_ready(job: GenerationJob, status: TaskStatus) -> None:
+    """A clip exists at the provider, and was paid for: it is stored and charged, whatever the
+    job's state. A job we had given up on (deadline, an operator's decision) still succeeds."""
     if not status.result_urls:
         _fail(
             job,
@@ -487,28 +519,27 @@ def _result_ready(job: GenerationJob, status: TaskStatus) -> None:
             allowed_from=AWAITING_RESULT_STATES,
         )
         return
-    fields = {
-        "result_url": status.result_urls[0],
-        "provider_credits": status.credits_consumed,
-        "next_poll_at": None,
-    }
+    fields = {"result_url": status.result_urls[0], "provider_credits": status.credits_consumed}
     if job.state == S.CANCELED:
-        # Canceled after it was sent: the clip was paid for, so it is kept and charged.
-        if job.next_poll_at is None:
-            return  # its outcome was settled already
-        GenerationJob.objects.filter(pk=job.pk).update(
-            result_url=fields["result_url"], provider_credits=fields["provider_credits"]
-        )
-        job_retrieve(job.pk)
+        if not Asset.objects.filter(job=job).exists():
+            GenerationJob.objects.filter(pk=job.pk).update(**fields)
+            enqueue_retrieve(job.pk)
         return
+    late = job.state == S.FAILED and job.provider_error_code in GIVEN_UP_CODES
     if transition(
         job,
         to=S.RETRIEVING,
-        allowed_from=AWAITING_RESULT_STATES,
-        reason="The clip is ready; copying it into storage.",
+        allowed_from=[*AWAITING_RESULT_STATES, *([S.FAILED] if late else [])],
+        reason="The clip is ready; copying it into storage."
+        + (" It arrived after the job was given up." if late else ""),
+        next_poll_at=None,
         **fields,
     ):
-        job_retrieve(job.pk)
+        enqueue_retrieve(job.pk)
+
+
+def enqueue_retrieve(job_id: Any) -> None:
+    async_task("videos.tasks.retrieve_job", str(job_id), task_name=f"retrieve-{job_id}")
 
 
 def jobs_poll_due(*, now: datetime.datetime | None = None) -> int:
@@ -518,14 +549,11 @@ def jobs_poll_due(*, now: datetime.datetime | None = None) -> int:
         state__in=[S.SUBMITTED, S.GENERATING, S.CANCELED],
         next_poll_at__lte=now,
         provider_task_id__isnull=False,
-    ).values_list("pk", "next_poll_at")
+    ).values_list("pk", "next_poll_at", "poll_attempts")
     polled = 0
-    for job_id, next_poll_at in due[:500]:
-        job = GenerationJob.objects.get(pk=job_id)
+    for job_id, next_poll_at, attempts in due[:500]:
         delay = _backoff(
-            job.poll_attempts + 1,
-            initial=_conf("POLL_INITIAL_SECONDS"),
-            cap=_conf("POLL_MAX_SECONDS"),
+            attempts + 1, initial=_conf("POLL_INITIAL_SECONDS"), cap=_conf("POLL_MAX_SECONDS")
         )
         # Claim this poll: of two sweepers, only the one whose UPDATE matches goes on.
         claimed = GenerationJob.objects.filter(pk=job_id, next_poll_at=next_poll_at).update(
@@ -533,25 +561,23 @@ def jobs_poll_due(*, now: datetime.datetime | None = None) -> int:
             poll_attempts=F("poll_attempts") + 1,
         )
         if claimed:
-            job.refresh_from_db()
-            job_poll(job, now=now)
+            with _logged_failure("poll", job_id):
+                job_poll(GenerationJob.objects.get(pk=job_id), now=now)
             polled += 1
     return polled
 
 
 def job_poll(job: GenerationJob, *, now: datetime.datetime | None = None) -> None:
     now = now or timezone.now()
-    deadline = (job.submitted_at or job.created) + datetime.timedelta(
-        minutes=_conf("DEADLINE_MINUTES")
-    )
+    past_deadline = now >= _deadline(job)
     try:
         status = get_provider(job.provider).get_task(job.provider_task_id)
     except ProviderError as exc:
-        if now < deadline:
+        if not past_deadline:
             logger.info("Poll of job %s failed, will retry: %s", job.pk, exc.message)
             return
         status = None
-    if status is not None and (status.state.is_final or now < deadline):
+    if status is not None and (status.state.is_final or not past_deadline):
         job_apply_status(job, status)
         return
     minutes = _conf("DEADLINE_MINUTES")
@@ -566,60 +592,73 @@ def job_poll(job: GenerationJob, *, now: datetime.datetime | None = None) -> Non
     )
 
 
+def _deadline(job: GenerationJob) -> datetime.datetime:
+    return (job.submitted_at or job.created) + datetime.timedelta(minutes=_conf("DEADLINE_MINUTES"))
+
+
 # --- 4. Retrieve -----------------------------------------------------------------------------
 
 
-def job_retrieve(job_id: Any) -> None:
+def job_retrieve(job_id: Any, *, now: datetime.datetime | None = None) -> None:
     """Copy the finished clip into storage, probe it, and settle; the job becomes `succeeded`.
 
-    An expired result URL is refreshed (recordInfo, then download-url) and tried again. A file
-    that is not a playable video is never called a success: the job needs attention instead.
+    An expired result URL is refreshed (recordInfo, then download-url) and tried again; a result
+    still unreachable after RETRIEVAL_DEADLINE_MINUTES, or one that is not a playable video,
+    makes the job need attention: it is never called a success, and never silently dropped.
+    A canceled job's clip is stored and charged the same way, and the job stays canceled.
     """
     job = GenerationJob.objects.select_related("project").get(pk=job_id)
     canceled = job.state == S.CANCELED
-    if not canceled and job.state != S.RETRIEVING:
+    if not (canceled and job.result_url) and job.state != S.RETRIEVING:
         return
-    if hasattr(job, "asset"):
-        _finish(job, canceled=canceled)
-        return
-    provider = get_provider(job.provider)
-    try:
-        store_result(job, provider)
-    except ResultUnreachable as exc:
-        logger.warning("Result of job %s unreachable: %s", job.pk, exc)
-        if canceled:
+    if not Asset.objects.filter(job=job).exists():
+        try:
+            store_result(job, get_provider(job.provider))
+        except (ResultUnreachable, ResultRejected) as exc:
+            _retrieval_failed(job, exc, now=now or timezone.now())
             return
-        # Leave it retrieving: the sweep tries again, and the deadline still applies.
-        note(job, f"Could not download the result yet: {exc}")
-        return
-    except ResultUnplayable as exc:
-        if canceled:
-            _close_canceled(job, note=f"The late result is not a playable video: {exc}")
-            return
-        transition(
-            job,
-            to=S.NEEDS_ATTENTION,
-            allowed_from=[S.RETRIEVING],
-            reason=f"The provider's result is not a playable video ({exc}); its reservation is "
-            "kept until someone decides.",
-        )
-        return
-    job.refresh_from_db()
-    _finish(job, canceled=canceled)
+    _settle(job, canceled=canceled)
 
 
-def _finish(job: GenerationJob, *, canceled: bool) -> None:
+def _retrieval_failed(job: GenerationJob, exc: Exception, *, now: datetime.datetime) -> None:
+    logger.warning("Result of job %s not stored: %s", job.pk, exc)
+    give_up = isinstance(exc, ResultRejected) or now >= _retrieval_deadline(job)
+    if not give_up:
+        note(job, f"Could not download the result yet ({exc}); will try again.")
+        return
+    if job.state == S.CANCELED:
+        # The provider was paid for it all the same.
+        _settle(job, canceled=True, note=f"The clip could not be stored ({exc}).")
+        return
+    transition(
+        job,
+        to=S.NEEDS_ATTENTION,
+        allowed_from=[S.RETRIEVING],
+        reason=f"The provider's result could not be stored ({exc}); it was paid for, so its "
+        "reservation is kept until someone decides.",
+    )
+
+
+def _retrieval_deadline(job: GenerationJob) -> datetime.datetime:
+    started = (
+        job.events.filter(to_state=S.RETRIEVING).order_by("-created").values_list("created", flat=True).first()
+        or _deadline(job)
+    )
+    return started + datetime.timedelta(minutes=_conf("RETRIEVAL_DEADLINE_MINUTES"))
+
+
+def _settle(job: GenerationJob, *, canceled: bool, note: str = "") -> None:
     with transaction.atomic():
-        if canceled and not _claim_canceled_outcome(job):
-            return
-        charged = billing.job_settle(job=job, credits=job.provider_credits)
+        charged, first_time = billing.job_settle(job=job, credits=job.provider_credits)
         if canceled:
-            JobEvent.objects.create(
-                job=job,
-                from_state=S.CANCELED,
-                to_state=S.CANCELED,
-                reason=f"The clip arrived after cancel; stored and charged ${charged}.",
-            )
+            GenerationJob.objects.filter(pk=job.pk).update(next_poll_at=None)
+            if first_time:
+                JobEvent.objects.create(
+                    job=job,
+                    from_state=S.CANCELED,
+                    to_state=S.CANCELED,
+                    reason=note or f"The clip arrived after cancel; stored and charged ${charged}.",
+                )
         else:
             transition(
                 job,
@@ -640,14 +679,12 @@ def _fail(
     code: str = "",
     message: str = "",
     allowed_from: Iterable[str] = (S.SUBMITTING,),
-    from_state: str | None = None,
 ) -> None:
-    allowed = [from_state] if from_state else list(allowed_from)
     with transaction.atomic():
         moved = transition(
             job,
             to=S.FAILED,
-            allowed_from=allowed,
+            allowed_from=allowed_from,
             reason=reason,
             provider_error_code=code,
             provider_error_message=message or reason,
@@ -658,21 +695,15 @@ def _fail(
             billing.job_release(job=job, note="Released: the job failed")
 
 
-def _claim_canceled_outcome(job: GenerationJob) -> bool:
-    """A canceled job awaits its outcome while `next_poll_at` is set; one caller settles it."""
-    return bool(
-        GenerationJob.objects.filter(pk=job.pk, state=S.CANCELED, next_poll_at__isnull=False).update(
-            next_poll_at=None
-        )
-    )
-
-
 def _close_canceled(job: GenerationJob, *, note: str) -> None:
+    """Stop waiting for a canceled job's clip; a clip that still comes is stored and charged."""
     with transaction.atomic():
-        if not _claim_canceled_outcome(job):
-            return
-        billing.job_release(job=job, note="Released: canceled and no clip arrived")
-        JobEvent.objects.create(job=job, from_state=S.CANCELED, to_state=S.CANCELED, reason=note)
+        closed = GenerationJob.objects.filter(
+            pk=job.pk, state=S.CANCELED, next_poll_at__isnull=False
+        ).update(next_poll_at=None)
+        if closed:
+            billing.job_release(job=job, note="Released: canceled and no clip arrived")
+            JobEvent.objects.create(job=job, from_state=S.CANCELED, to_state=S.CANCELED, reason=note)
 
 
 def job_cancel(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> bool:
@@ -682,8 +713,10 @@ def job_cancel(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> boo
     """
     who = f" by {by}" if by else ""
     with transaction.atomic():
-        if transition(job, to=S.CANCELED, allowed_from=[S.QUEUED], reason=f"Canceled{who}.",
-                      finished_at=timezone.now()):
+        if transition(
+            job, to=S.CANCELED, allowed_from=[S.QUEUED], reason=f"Canceled{who}.",
+            finished_at=timezone.now(),
+        ):
             billing.job_release(job=job, note="Released: canceled before submission")
             return True
     return transition(
@@ -699,8 +732,9 @@ def job_cancel(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> boo
 
 
 def job_give_up(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> bool:
-    """An operator's decision on a job that needs attention: call it failed and release its
-    reservation. A callback that still arrives for it changes nothing. False if not applicable."""
+    """An operator's decision on a job that needs attention: call it failed. Its reservation is
+    released, unless the provider reported a finished clip, which it charged for: that is charged.
+    A clip that still arrives later is stored and the job succeeds. False if not applicable."""
     who = f" by {by}" if by else ""
     with transaction.atomic():
         moved = transition(
@@ -712,15 +746,22 @@ def job_give_up(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> bo
             finished_at=timezone.now(),
             next_poll_at=None,
         )
-        if moved:
+        if moved and job.result_url:
+            billing.job_settle(job=job, credits=job.provider_credits)
+        elif moved:
             billing.job_release(job=job, note="Released: marked failed after review")
     return moved
 
 
 def job_retry(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> GenerationJob:
-    """Start a new attempt of a failed, canceled or needs-attention job, with its own events."""
-    if job.state not in (S.FAILED, S.CANCELED, S.NEEDS_ATTENTION):
-        raise ValidationError({"state": f"Only failed or canceled jobs can be retried, not {job.state}."})
+    """Start a new attempt of a failed or canceled job, with its own events.
+
+    A job that needs attention may already be paid for at the provider: mark it failed first.
+    """
+    if job.state not in (S.FAILED, S.CANCELED):
+        raise ValidationError(
+            {"state": f"Only failed or canceled jobs can be retried, not {job.get_state_display().lower()}."}
+        )
     upload = None
     if job.source_image:
         with job.source_image.open("rb") as image:
@@ -746,9 +787,19 @@ def job_retry(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> Gene
 # --- The sweep: what keeps jobs moving when a message or a worker was lost -------------------
 
 
+@contextmanager
+def _logged_failure(step: str, job_id: Any) -> Iterator[None]:
+    """One job's trouble must not stop the sweep for every other job."""
+    try:
+        yield
+    except Exception:
+        logger.exception("Sweep: %s of job %s failed", step, job_id)
+
+
 def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
     """Recover stuck jobs, resend held submissions, poll overdue jobs. Safe to run anywhere,
-    any number of times at once. Returns counts, for logs and tests."""
+    any number of times at once; slow work (submitting, downloading) goes to other tasks.
+    Returns counts, for logs and tests."""
     now = now or timezone.now()
     stale = now - datetime.timedelta(seconds=_conf("STALE_STEP_SECONDS"))
     counts = {"needs_attention": 0, "retrieving": 0, "submitted": 0, "polled": 0}
@@ -763,23 +814,28 @@ def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
         ):
             counts["needs_attention"] += 1
 
-    for job_id in GenerationJob.objects.filter(
-        Q(state=S.RETRIEVING, updated__lt=stale)
-    ).values_list("pk", flat=True):
-        GenerationJob.objects.filter(pk=job_id).update(updated=now)
-        job_retrieve(job_id)
-        counts["retrieving"] += 1
+    for job_id in GenerationJob.objects.filter(state=S.RETRIEVING, updated__lt=stale).values_list(
+        "pk", flat=True
+    ):
+        # Claim it, so overlapping sweeps download it once.
+        if GenerationJob.objects.filter(pk=job_id, state=S.RETRIEVING, updated__lt=stale).update(
+            updated=now
+        ):
+            enqueue_retrieve(job_id)
+            counts["retrieving"] += 1
 
     for provider in ProviderAccount.objects.filter(paused_at__isnull=False).values_list(
         "provider", flat=True
     ):
-        if submission_gate.credits_returned(provider):
-            submissions_resume(provider)
+        with _logged_failure("resume check", provider):
+            if submission_gate.credits_returned(provider):
+                submissions_resume(provider)
 
-    for job_id in GenerationJob.objects.filter(
+    due = GenerationJob.objects.filter(
         Q(submit_after__isnull=True) | Q(submit_after__lte=now), state=S.QUEUED
-    ).order_by("created").values_list("pk", flat=True)[:200]:
-        job_submit(job_id)
+    ).order_by("created")
+    for job_id in due.values_list("pk", flat=True)[: _conf("SWEEP_SUBMIT_BATCH")]:
+        enqueue_submit(job_id)
         counts["submitted"] += 1
 
     counts["polled"] = jobs_poll_due(now=now)

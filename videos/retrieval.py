@@ -42,8 +42,8 @@ class ResultUnreachable(Exception):
     """The result could not be downloaded now (network, expired link that could not be renewed)."""
 
 
-class ResultUnplayable(Exception):
-    """The downloaded file is not a video that plays."""
+class ResultRejected(Exception):
+    """The result can never become an asset: not a playable video, empty, or too large."""
 
 
 class _LinkExpired(Exception):
@@ -113,7 +113,7 @@ def download(url: str, path: Path) -> tuple[str, int]:
                 for chunk in response.iter_content(CHUNK_BYTES):
                     size += len(chunk)
                     if size > conf["RESULT_MAX_BYTES"]:
-                        raise ResultUnreachable("the result is larger than RESULT_MAX_BYTES")
+                        raise ResultRejected("the result is larger than RESULT_MAX_BYTES")
                     if time.monotonic() > deadline:
                         raise ResultUnreachable("the download took too long")
                     digest.update(chunk)
@@ -121,7 +121,7 @@ def download(url: str, path: Path) -> tuple[str, int]:
     except requests.RequestException as exc:
         raise ResultUnreachable(f"download failed ({type(exc).__name__})") from exc
     if size == 0:
-        raise ResultUnplayable("the result is empty")
+        raise ResultRejected("the result is empty")
     return digest.hexdigest(), size
 
 
@@ -141,7 +141,7 @@ def probe_video(path: Path) -> Probe:
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise ResultUnplayable("the file has no video stream")
+                raise ResultRejected("the file has no video stream")
             video = container.streams.video[0]
             width = video.codec_context.width
             height = video.codec_context.height
@@ -158,16 +158,16 @@ def probe_video(path: Path) -> Probe:
                 poster = frame
                 if frame.time is not None and frame.time >= min(POSTER_AT_SECONDS, duration / 2):
                     break
-    except ResultUnplayable:
+            if poster is None:
+                raise ResultRejected("no frame of the video decodes")
+            buffer = io.BytesIO()
+            poster.to_image().save(buffer, format="JPEG", quality=85)
+    except ResultRejected:
         raise
-    except (av.FFmpegError, ValueError, IndexError) as exc:
-        raise ResultUnplayable(f"PyAV cannot read it ({exc})") from exc
-    if poster is None:
-        raise ResultUnplayable("no frame of the video decodes")
+    except (av.FFmpegError, ValueError, IndexError, OSError) as exc:
+        raise ResultRejected(f"PyAV cannot read it ({exc})") from exc
     if duration <= 0 or width <= 0 or height <= 0:
-        raise ResultUnplayable("the video reports no duration or size")
-    buffer = io.BytesIO()
-    poster.to_image().save(buffer, format="JPEG", quality=85)
+        raise ResultRejected("the video reports no duration or size")
     return Probe(
         duration_s=round(duration, 3),
         width=width,

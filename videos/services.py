@@ -360,11 +360,6 @@ def batch_key(idempotency_key: str, index: int) -> str:
     return f"{idempotency_key}/{index}"
 
 
-# job_prepare refuses a job the budget cannot cover; asked with this much room in the budget it
-# prices the job all the same, which is what an estimate needs.
-_AS_IF_UNCAPPED = Decimal("-1e12")
-
-
 def jobs_prepare_batch(
     *, items: list[dict[str, Any]], refuse_over_budget: bool = True
 ) -> tuple[list[pipeline.JobSpec], str | None]:
@@ -383,14 +378,14 @@ def jobs_prepare_batch(
         project: Project = inputs["project"]
         so_far = batch_usd.get(project.pk, Decimal("0"))
         try:
-            try:
-                spec = pipeline.job_prepare(**inputs, extra_usd=so_far)
-            except pipeline.BudgetExceeded as exc:
-                refusal = refusal or (f"Job {index}: {exc}" if len(items) > 1 else str(exc))
-                spec = pipeline.job_prepare(**inputs, extra_usd=_AS_IF_UNCAPPED)
+            spec = pipeline.job_prepare(**inputs, check_budget=False)
         except ValidationError as exc:
             errors[index] = exc.message_dict
             continue
+        try:
+            pipeline.budget_check(project, spec.estimated_cost_usd, extra_usd=so_far)
+        except pipeline.BudgetExceeded as exc:
+            refusal = refusal or (f"Job {index}: {exc}" if len(items) > 1 else str(exc))
         batch_usd[project.pk] = so_far + spec.estimated_cost_usd
         specs.append(spec)
     if errors:

@@ -15,5 +15,9 @@ def handle_callback(job_id: str, payload: dict[str, Any], verified: bool) -> Non
     pipeline.job_handle_callback(job_id, payload, verified=verified)
 
 
+def retrieve_job(job_id: str) -> None:
+    pipeline.job_retrieve(job_id)
+
+
 def sweep() -> dict[str, int]:
     return pipeline.sweep()

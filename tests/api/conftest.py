@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from billing.models import EntryKind, LedgerEntry
 from tests.fixtures.data import make_job, make_member
-from videos.api import image_urls
+from videos import image_urls
 from videos.models import Asset, GenerationJob, JobState, Project, Role, Team
 
 # The smallest valid PNG: the pipeline sniffs the signature, not the name.

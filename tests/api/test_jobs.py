@@ -247,7 +247,7 @@ def test_image_urls_that_are_not_public_are_refused(alice_api, project, public_r
 
 
 def test_the_real_resolver_refuses_loopback_names():
-    from videos.api.image_urls import image_url_problem
+    from videos.image_urls import image_url_problem
 
     assert "public address" in image_url_problem("http://localhost:8000/a.png")
     assert "public address" in image_url_problem("http://127.0.0.1/a.png")

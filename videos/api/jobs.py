@@ -27,7 +27,6 @@ from videos.api.base import (
 )
 from videos.api.errors import Conflict, error_responses
 from videos.api.files import stored_file_response
-from videos.api.image_urls import image_url_problem
 from videos.api.permissions import found, require_role
 from videos.api.serializers import (
     JobSerializer,
@@ -73,12 +72,6 @@ class JobInputSerializer(serializers.Serializer):
         max_length=2000, required=False, allow_blank=True,
         help_text="Image to video: a public http(s) URL of a JPEG, PNG or WebP image.",
     )
-
-    def validate_image_url(self, url: str) -> str:
-        problem = image_url_problem(url) if url else None
-        if problem:
-            raise ValidationError(problem)
-        return url
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, str] = {}

@@ -103,6 +103,7 @@ class TaskStatus:
     remaining_credits: Decimal | None = None  # only callbacks report it
     model: str | None = None
     completed_at: dt.datetime | None = None  # UTC
+    callback_url: str | None = None  # the callBackUrl the task was created with, when reported
 
 
 def check_image_bytes(data: bytes) -> str:

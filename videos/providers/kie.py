@@ -342,8 +342,9 @@ class KieProvider(VideoProvider):
         """An answer without a readable body `code`: judge by the HTTP status alone."""
         status = response.status_code
         logger.warning("kie.ai %s: unreadable answer, HTTP %s", endpoint, status)
-        # A 2xx we cannot read, or a gateway that lost the upstream answer, may hide a created task.
-        if may_have_acted and (status < 400 or status in (502, 504)):
+        # A 2xx we cannot read, or a 5xx from something in front of the provider (a proxy that may
+        # have forwarded the request), may hide a created task: never send it again blindly.
+        if may_have_acted and (status < 400 or status >= 500):
             raise ProviderError(
                 f"kie.ai {endpoint}: unreadable answer (HTTP {status}); the task may exist",
                 action=Action.UNKNOWN,
@@ -429,6 +430,7 @@ def status_from_record(
         remaining_credits=_decimal(data.get("remainedCredits")),
         model=data.get("model") or None,
         completed_at=_from_millis(data.get("completeTime")),
+        callback_url=str(decoded_param(data).get("callBackUrl") or "") or None,
     )
 
 
