@@ -448,15 +448,7 @@ def test_one_broken_job_does_not_stop_the_sweep(platform, project):
 
 def test_results_can_be_stored_on_s3(platform, project, settings, s3_server):
     bucket = s3_server.new_bucket()
-    env = s3_server.env(bucket)
-    settings.AWS_STORAGE_BUCKET_NAME = bucket
-    settings.AWS_S3_ENDPOINT_URL = env["AWS_S3_ENDPOINT_URL"]
-    settings.AWS_ACCESS_KEY_ID = env["AWS_ACCESS_KEY_ID"]
-    settings.AWS_SECRET_ACCESS_KEY = env["AWS_SECRET_ACCESS_KEY"]
-    settings.AWS_S3_REGION_NAME = env["AWS_S3_REGION_NAME"]
-    settings.AWS_S3_ADDRESSING_STYLE = "path"
-    settings.AWS_DEFAULT_ACL = None
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage"}}
+    s3_server.use_for_storage(settings, bucket)
 
     job = platform.wait_for(create(project))
     stored = s3_server.client().get_object(Bucket=bucket, Key=job.asset.file.name)["Body"].read()

@@ -101,21 +101,12 @@ def test_a_job_without_a_clip_has_no_video(alice_api, project):
 
 def test_on_s3_the_video_is_a_redirect_to_a_signed_url(alice_api, project, settings, s3_server):
     bucket = s3_server.new_bucket()
-    env = s3_server.env(bucket)
-    settings.AWS_STORAGE_BUCKET_NAME = bucket
-    settings.AWS_S3_ENDPOINT_URL = env["AWS_S3_ENDPOINT_URL"]
-    settings.AWS_ACCESS_KEY_ID = env["AWS_ACCESS_KEY_ID"]
-    settings.AWS_SECRET_ACCESS_KEY = env["AWS_SECRET_ACCESS_KEY"]
-    settings.AWS_S3_REGION_NAME = env["AWS_S3_REGION_NAME"]
-    settings.AWS_S3_ADDRESSING_STYLE = "path"
-    settings.AWS_DEFAULT_ACL = None
-    settings.AWS_QUERYSTRING_AUTH = True
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage"}}
+    s3_server.use_for_storage(settings, bucket)
     job = make_succeeded_job(project)
 
     response = alice_api.get(video_url(job))
 
     assert response.status_code == 302
     location = response["Location"]
-    assert location.startswith(env["AWS_S3_ENDPOINT_URL"]) and "Signature" in location
+    assert location.startswith(s3_server.endpoint_url) and "Signature" in location
     assert requests.get(location, timeout=10).content == CLIP_BYTES
