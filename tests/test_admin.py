@@ -113,3 +113,17 @@ def test_a_pause_is_announced_and_can_be_resumed(admin_client, project):
     )
     account.refresh_from_db()
     assert not account.is_paused
+
+
+def test_api_tokens_are_listed_and_revoked_without_showing_them(admin_client, alice):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=alice)
+    pages = [
+        admin_client.get(reverse("admin:authtoken_tokenproxy_changelist")),
+        admin_client.get(reverse("admin:authtoken_tokenproxy_delete", args=[alice.pk])),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        assert "alice" in page.content.decode()
+        assert token.key not in page.content.decode()

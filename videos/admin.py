@@ -7,6 +7,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.html import format_html
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from billing.selectors import job_ledger_total
 
@@ -280,3 +282,17 @@ class AssetAdmin(admin.ModelAdmin):
     list_display = ["job", "size_bytes", "duration_s", "width", "height", "has_audio", "created"]
     search_fields = ["sha256", "job__id"]
     readonly_fields = [f.name for f in Asset._meta.fields]
+
+
+# API tokens are secrets: the admin lists and revokes them by owner and never shows a key.
+# DRF's proxy model names a token by its key, which every admin message would print.
+TokenProxy.__str__ = lambda token: f"API token of {token.user}"  # type: ignore[method-assign]
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(TokenProxy)
+class ApiTokenAdmin(TokenAdmin):
+    list_display = ["user", "created"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tokens are made by POST /api/v1/auth/token/, where their owner sees them
