@@ -145,6 +145,9 @@ REST_FRAMEWORK = {
         "token": env_str("API_THROTTLE_TOKEN", "20/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # How many proxies in front of us append to X-Forwarded-For; 0 trusts only the socket's
+    # address, so a client cannot pick its own identity for the login rate.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Reelforge API",

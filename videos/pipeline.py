@@ -767,6 +767,13 @@ def job_retry(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> Gene
         with job.source_image.open("rb") as image:
             upload = SimpleUploadedFile(job.source_image.name.rsplit("/", 1)[-1], image.read())
     with transaction.atomic():
+        # Locked: two retries of one job (a client repeating its request) make one new job.
+        GenerationJob.objects.select_for_update().filter(pk=job.pk).first()
+        earlier = job.retries.order_by("-created").first()
+        if earlier is not None:
+            raise ValidationError(
+                {"state": f"This job was retried already as {earlier.pk}; retry that one instead."}
+            )
         new = job_create(
             project=job.project,
             kind=job.kind,

@@ -9,6 +9,7 @@ Who may call which function is decided by the caller (the API's role checks).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -206,6 +207,8 @@ def project_delete(*, project: Project) -> None:
     any of them is refused (`ProjectNotEmpty`); rename it instead.
     """
     with transaction.atomic():
+        # Locked, so a job created meanwhile waits and then finds no project, instead of a 500.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
         if GenerationJob.objects.filter(project=project).exists():
             raise ProjectNotEmpty("The project has jobs, which are kept forever; it cannot be deleted.")
         if Prompt.objects.filter(project=project).exists():
@@ -436,12 +439,16 @@ def _batch_replay(items: list[dict[str, Any]], idempotency_key: str) -> list[Gen
         (inputs["project"].team_id, batch_key(idempotency_key, index))
         for index, inputs in enumerate(items)
     ]
+    # The database's prefix match may ignore case (SQLite's LIKE does); the batch's own keys are
+    # exactly "<key>/<index>".
+    own_key = re.compile(re.escape(idempotency_key) + r"/\d+")
     existing = {
         (job.team_id, job.idempotency_key): job
         for job in GenerationJob.objects.filter(
             team_id__in={team_id for team_id, _ in wanted},
             idempotency_key__startswith=f"{idempotency_key}/",
         )
+        if own_key.fullmatch(job.idempotency_key or "")
     }
     if not existing:
         return None

@@ -9,17 +9,19 @@ import pytest
 
 from tests.api.conftest import client_for
 from tests.fixtures.data import make_member
-from videos.models import GenerationJob, Role
+from videos.models import Role
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_json_body_over_the_limit_is_refused_before_reading(alice_api, settings, job_body):
+def test_a_json_body_over_the_limit_is_refused_before_reading(alice_api, settings, project):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
-    response = alice_api.post("/api/v1/jobs/", {**job_body, "padding": "x" * 4096})
+    response = alice_api.post("/api/v1/projects/", {"name": "Big", "description": "x" * 4096})
     assert response.status_code == 413
     assert response.json()["code"] == "request_too_large"
-    assert not GenerationJob.objects.exists()
+    # The view's own check, made before any parser reads the body:
+    assert "larger than 2048 bytes" in response.json()["detail"]
+    assert not project.team.projects.filter(name="Big").exists()
 
 
 def test_an_upload_over_the_limit_is_refused(alice_api, project):

@@ -58,6 +58,9 @@ def _translated(exc: Exception) -> Exception:
     if isinstance(exc, SuspiciousOperation):
         # Malformed multipart bodies and the like: the client's fault, never a server error.
         return exceptions.ParseError(str(exc) or "The request could not be read.")
+    if isinstance(exc, RecursionError):
+        # JSON nested deeper than Python's parser recurses.
+        return exceptions.ParseError("The JSON is nested too deeply.")
     if isinstance(exc, OverflowError):
         # Python's dates and numbers have limits the schema's formats do not state.
         return exceptions.ValidationError({"non_field_errors": ["A value is out of range."]})

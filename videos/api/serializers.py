@@ -45,7 +45,8 @@ class TeamObjectField(serializers.Field):
         if isinstance(data, bool) or not isinstance(data, (int, str)):
             self.fail("invalid")
         text = str(data).strip()
-        if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+        # isdigit() alone admits digits int() cannot read, such as "²".
+        if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
             self.fail("not_found", name=self.name)
         found = self.lookup(self.context["request"].user, int(text))
         if found is None:
