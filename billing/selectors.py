@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from billing.models import Budget, EntryKind, LedgerEntry, Price
@@ -132,3 +134,61 @@ def job_ledger_total(job: GenerationJob) -> dict[str, Decimal]:
     for row in job.ledger_entries.values("kind").annotate(total=Sum("amount")):
         totals[row["kind"]] = _money(row["total"])
     return totals
+
+
+@dataclass(frozen=True)
+class SpendReport:
+    project: Project
+    money: ProjectMoney
+    charged_usd: Decimal  # charges of the month's clips, without operators' adjustments
+    adjustments_usd: Decimal
+    by_kind: list[dict[str, Any]]
+    by_duration: list[dict[str, Any]]
+    by_sound: list[dict[str, Any]]
+    by_day: list[dict[str, Any]]
+
+
+def spend_report(*, project: Project, month: datetime.date) -> SpendReport:
+    """What a project spent in a calendar month, and how: by kind, duration, sound and day.
+
+    Breakdowns are of charges (each charge belongs to one clip); `money.spent_usd` also counts
+    adjustments. Reservations are the project's current ones, whatever the month.
+    """
+    start, end = month_bounds(month)
+    charges = LedgerEntry.objects.filter(
+        project=project, kind=EntryKind.CHARGE, created__gte=start, created__lt=end
+    )
+    adjustments = LedgerEntry.objects.filter(
+        project=project, kind=EntryKind.ADJUSTMENT, created__gte=start, created__lt=end
+    )
+
+    def grouped(field: str) -> list[dict[str, Any]]:
+        rows = (
+            charges.values(field)
+            .annotate(charged_usd=Sum("amount"), jobs=Count("id"))
+            .order_by(field)
+        )
+        return [
+            {"value": row[field], "charged_usd": _money(row["charged_usd"]), "jobs": row["jobs"]}
+            for row in rows
+        ]
+
+    by_day = (
+        charges.annotate(day=TruncDate("created"))
+        .values("day")
+        .annotate(charged_usd=Sum("amount"), jobs=Count("id"))
+        .order_by("day")
+    )
+    return SpendReport(
+        project=project,
+        money=project_money(project, month=month),
+        charged_usd=_sum(charges),
+        adjustments_usd=_sum(adjustments),
+        by_kind=grouped("job__kind"),
+        by_duration=grouped("job__duration"),
+        by_sound=grouped("job__sound"),
+        by_day=[
+            {"date": row["day"], "charged_usd": _money(row["charged_usd"]), "jobs": row["jobs"]}
+            for row in by_day
+        ],
+    )

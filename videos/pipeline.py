@@ -282,7 +282,7 @@ def job_submit(job_id: Any) -> None:
         return
 
     provider = get_provider(job.provider)
-    submission_gate.refresh_credits_if_stale(job.provider, provider)
+    submission_gate.refresh_credits_if_stale(account, provider)
     if job.kind == Kind.IMAGE_TO_VIDEO and not job.source_image_url:
         if not _upload_source_image(job, provider):
             return

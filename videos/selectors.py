@@ -6,17 +6,14 @@ object of another team is simply not found (the API answers 404, never its data)
 
 from __future__ import annotations
 
-import datetime
 import uuid
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from billing.models import EntryKind, LedgerEntry
-from billing.selectors import ProjectMoney, month_bounds, project_money
+from billing.selectors import ProjectMoney, project_money
 from videos.models import (
     GenerationJob,
     Membership,
@@ -193,59 +190,3 @@ def job_with_details(job: GenerationJob) -> GenerationJob:
 # --- Spend -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SpendReport:
-    project: Project
-    money: ProjectMoney
-    charged_usd: Decimal  # charges of the month's clips, without operators' adjustments
-    adjustments_usd: Decimal
-    by_kind: list[dict[str, Any]]
-    by_duration: list[dict[str, Any]]
-    by_sound: list[dict[str, Any]]
-    by_day: list[dict[str, Any]]
-
-
-def spend_report(*, project: Project, month: datetime.date) -> SpendReport:
-    """What a project spent in a calendar month, and how: by kind, duration, sound and day.
-
-    Breakdowns are of charges (each charge belongs to one clip); `money.spent_usd` also counts
-    adjustments. Reservations are the project's current ones, whatever the month.
-    """
-    start, end = month_bounds(month)
-    charges = LedgerEntry.objects.filter(
-        project=project, kind=EntryKind.CHARGE, created__gte=start, created__lt=end
-    )
-    adjustments = LedgerEntry.objects.filter(
-        project=project, kind=EntryKind.ADJUSTMENT, created__gte=start, created__lt=end
-    )
-
-    def grouped(field: str) -> list[dict[str, Any]]:
-        rows = (
-            charges.values(field)
-            .annotate(charged_usd=Coalesce(Sum("amount"), ZERO), jobs=Count("id"))
-            .order_by(field)
-        )
-        return [
-            {"value": row[field], "charged_usd": row["charged_usd"], "jobs": row["jobs"]}
-            for row in rows
-        ]
-
-    by_day = (
-        charges.annotate(day=TruncDate("created"))
-        .values("day")
-        .annotate(charged_usd=Coalesce(Sum("amount"), ZERO), jobs=Count("id"))
-        .order_by("day")
-    )
-    return SpendReport(
-        project=project,
-        money=project_money(project, month=month),
-        charged_usd=charges.aggregate(total=Coalesce(Sum("amount"), ZERO))["total"],
-        adjustments_usd=adjustments.aggregate(total=Coalesce(Sum("amount"), ZERO))["total"],
-        by_kind=grouped("job__kind"),
-        by_duration=grouped("job__duration"),
-        by_sound=grouped("job__sound"),
-        by_day=[
-            {"date": row["day"], "charged_usd": row["charged_usd"], "jobs": row["jobs"]}
-            for row in by_day
-        ],
-    )

@@ -42,7 +42,6 @@ def claim_submission_slot(job: GenerationJob) -> float | None:
     queued and says why.
     """
     conf = settings.PIPELINE
-    account_for(job.provider)
     now = timezone.now()
     window = datetime.timedelta(seconds=conf["RATE_LIMIT_WINDOW_SECONDS"])
     needed_credits = Decimal(
@@ -50,7 +49,7 @@ def claim_submission_slot(job: GenerationJob) -> float | None:
     )
     wait = float("inf")
     with transaction.atomic():
-        account = ProviderAccount.objects.select_for_update().get(provider=job.provider)
+        account, _ = ProviderAccount.objects.select_for_update().get_or_create(provider=job.provider)
         if account.is_paused:
             reason = f"Held: submissions are paused ({account.pause_reason})."
         elif account.credits_left is not None and account.credits_left < needed_credits:
@@ -95,9 +94,8 @@ def claim_submission_slot(job: GenerationJob) -> float | None:
     return wait
 
 
-def refresh_credits_if_stale(provider_name: str, provider: VideoProvider) -> None:
-    """Ask the provider for its balance if the cached one is older than the cache time."""
-    account = account_for(provider_name)
+def refresh_credits_if_stale(account: ProviderAccount, provider: VideoProvider) -> None:
+    """Ask the provider for its balance if `account`'s cached one is older than the cache time."""
     max_age = datetime.timedelta(seconds=settings.PIPELINE["CREDITS_CACHE_SECONDS"])
     if account.credits_checked_at and timezone.now() - account.credits_checked_at < max_age:
         return
@@ -105,8 +103,8 @@ def refresh_credits_if_stale(provider_name: str, provider: VideoProvider) -> Non
         credits = provider.credits_left()
     except ProviderError as exc:
         if exc.action is Action.PAUSE:
-            pause(provider_name, code=str(exc.code or ""), reason=exc.message)
-        logger.warning("Could not read the %s credit balance: %s", provider_name, exc.message)
+            pause(account.provider, code=str(exc.code or ""), reason=exc.message)
+        logger.warning("Could not read the %s credit balance: %s", account.provider, exc.message)
         return
     ProviderAccount.objects.filter(pk=account.pk).update(
         credits_left=credits, credits_checked_at=timezone.now()

@@ -21,6 +21,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from billing import selectors as billing_selectors
 from videos import selectors, services
 from videos.api.base import ApiView
 from videos.api.errors import error_responses
@@ -165,5 +166,5 @@ class SpendApi(ApiView):
             if selectors.id_or_none(project_id) is None:
                 raise ValidationError({"project": ["A valid project id is required."]})
             raise NotFound()
-        report: Any = selectors.spend_report(project=project, month=month)
+        report: Any = billing_selectors.spend_report(project=project, month=month)
         return Response(SpendSerializer({**report.__dict__, "month": month.strftime("%Y-%m")}).data)
