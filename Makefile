@@ -14,13 +14,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP)
 
-# Development defaults: DEBUG on, the built-in simulator unless KIE_API_KEY is set.
+# Development defaults: DEBUG on, the built-in simulator unless KIE_API_KEY is set. The settings
+# decide whether the simulator is used (KIE_USE_SIMULATOR), so ask them whether to start it.
+USES_SIMULATOR := from django.conf import settings; print("simulator" if settings.KIE_USE_SIMULATOR else "")
 run: export DEBUG ?= true
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py bootstrap
-	$(BIN)/honcho start -f Procfile $(if $(KIE_API_KEY),web worker,web worker simulator)
+	$(BIN)/honcho start -f Procfile web worker $$($(BIN)/python manage.py shell -v0 -c '$(USES_SIMULATOR)')
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -2,8 +2,11 @@
 
 Everything comes from environment variables. The embedded defaults need nothing installed or
 running (SQLite, django-q2's ORM broker, files under `media/`, the built-in provider simulator),
-but they are only accepted in development: without `DEBUG=true` a real `SECRET_KEY` and
-`ALLOWED_HOSTS` must be given.
+but they are only accepted in development: without `DEBUG=true` a real `SECRET_KEY`,
+`ALLOWED_HOSTS` and `KIE_API_KEY` (or an explicit `KIE_USE_SIMULATOR=true`) must be given.
+
+Every variable read here is listed in the README's configuration table; `tests/test_settings.py`
+fails when one is missing, so read the environment only through the `env_*` helpers below.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+    # Empty counts as unset, as for the other helpers: `KIE_BASE_URL=` in an env file must not
+    # mean an empty URL.
+    return os.environ.get(name, "").strip() or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -38,6 +43,14 @@ def env_int(name: str, default: int) -> int:
         return int(value) if value else default
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_str(name)
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}.") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -253,21 +266,31 @@ if AWS_STORAGE_BUCKET_NAME:
 
 # --- Provider (kie.ai Kling 2.6) -------------------------------------------------------------
 
-KIE_SIMULATOR_PORT = env_int("KIE_SIMULATOR_PORT", 8765)
 KIE_API_KEY = env_str("KIE_API_KEY")
-# Without a key the platform talks to the built-in simulator (`manage.py kie_simulator`).
-KIE_USE_SIMULATOR = not KIE_API_KEY
+# The built-in simulator (`manage.py kie_simulator`) stands in for kie.ai by default only in
+# development: in production a missing key is a mistake, and faking the provider would hide it.
+# An explicit KIE_USE_SIMULATOR=true wins over a key, which then is the key the simulator takes.
+KIE_USE_SIMULATOR = env_bool("KIE_USE_SIMULATOR", default=DEBUG and not KIE_API_KEY)
+if not KIE_USE_SIMULATOR and not KIE_API_KEY:
+    raise ImproperlyConfigured(
+        "KIE_API_KEY must be set to the kie.ai API key, or KIE_USE_SIMULATOR=true to use the "
+        "built-in simulator (manage.py kie_simulator) instead."
+    )
+KIE_SIMULATOR_PORT = env_int("KIE_SIMULATOR_PORT", 8765)
 if KIE_USE_SIMULATOR:
-    KIE_API_KEY = "simulator-local-key"
-_kie_default_base = (
-    f"http://127.0.0.1:{KIE_SIMULATOR_PORT}" if KIE_USE_SIMULATOR else "https://api.kie.ai"
-)
-KIE_BASE_URL = env_str("KIE_BASE_URL", _kie_default_base).rstrip("/")
-KIE_UPLOAD_BASE_URL = env_str(
-    "KIE_UPLOAD_BASE_URL",
-    _kie_default_base if KIE_USE_SIMULATOR else "https://kieai.redpandaai.co",
-).rstrip("/")
+    KIE_API_KEY = KIE_API_KEY or "simulator-local-key"
+    _simulator_url = f"http://127.0.0.1:{KIE_SIMULATOR_PORT}"
+    KIE_BASE_URL = env_str("KIE_BASE_URL", _simulator_url).rstrip("/")
+    KIE_UPLOAD_BASE_URL = env_str("KIE_UPLOAD_BASE_URL", _simulator_url).rstrip("/")
+else:
+    KIE_BASE_URL = env_str("KIE_BASE_URL", "https://api.kie.ai").rstrip("/")
+    KIE_UPLOAD_BASE_URL = env_str("KIE_UPLOAD_BASE_URL", "https://kieai.redpandaai.co").rstrip("/")
+KIE_CONNECT_TIMEOUT = env_float("KIE_CONNECT_TIMEOUT", 5.0)
+# A createTask answer slower than this leaves the job `needs_attention`: the task may exist.
+KIE_READ_TIMEOUT = env_float("KIE_READ_TIMEOUT", 30.0)
 KIE_WEBHOOK_HMAC_KEY = env_str("KIE_WEBHOOK_HMAC_KEY") or None
+# Signed callbacks older or newer than this are refused, so a captured one cannot be replayed.
+KIE_WEBHOOK_MAX_SKEW = env_float("KIE_WEBHOOK_MAX_SKEW", 300.0)
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- Job pipeline ----------------------------------------------------------------------------
@@ -294,6 +317,9 @@ PIPELINE = {
     "CALLBACK_MAX_BYTES": env_int("CALLBACK_MAX_BYTES", 256 * 1024),
     "RESULT_MAX_BYTES": env_int("RESULT_MAX_BYTES", 2 * 1024**3),
     "RESULT_DOWNLOAD_TIMEOUT_SECONDS": env_int("RESULT_DOWNLOAD_TIMEOUT_SECONDS", 240),
+    # Per socket operation; RESULT_DOWNLOAD_TIMEOUT_SECONDS bounds the whole download.
+    "RESULT_CONNECT_TIMEOUT_SECONDS": env_float("RESULT_CONNECT_TIMEOUT_SECONDS", 5.0),
+    "RESULT_READ_TIMEOUT_SECONDS": env_float("RESULT_READ_TIMEOUT_SECONDS", 30.0),
 }
 
 # --- Logging ---------------------------------------------------------------------------------

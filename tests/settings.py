@@ -9,6 +9,8 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-suite-only-not-a-secret")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 os.environ.setdefault("Q_SYNC", "true")
+# Tests never talk to kie.ai; fixtures point the settings at their own simulator.
+os.environ.setdefault("KIE_USE_SIMULATOR", "true")
 
 from config.settings import *  # noqa: E402,F403
 

@@ -29,8 +29,6 @@ from videos.providers.base import (
     check_image_bytes,
 )
 from videos.providers.kie import (
-    DEFAULT_BASE_URL,
-    DEFAULT_UPLOAD_BASE_URL,
     KieProvider,
     _retry_after,
     build_payload,
@@ -642,14 +640,6 @@ def test_get_provider_builds_the_kie_client_from_settings(settings):
     assert provider.base_url == "http://127.0.0.1:9"
     assert provider.upload_base_url == "http://127.0.0.1:9/upload"
     assert "from-settings" not in repr(provider)
-
-
-def test_from_settings_falls_back_to_the_public_urls(settings):
-    for name in ("KIE_BASE_URL", "KIE_UPLOAD_BASE_URL", "KIE_WEBHOOK_HMAC_KEY"):
-        if hasattr(settings, name):
-            delattr(settings, name)
-    provider = KieProvider.from_settings()
-    assert (provider.base_url, provider.upload_base_url) == (DEFAULT_BASE_URL, DEFAULT_UPLOAD_BASE_URL)
 
 
 def test_unknown_provider_name_is_an_error():

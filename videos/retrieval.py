@@ -104,7 +104,7 @@ def download(url: str, path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     try:
-        with requests.get(url, stream=True, timeout=(5, 30)) as response:
+        with requests.get(url, stream=True, timeout=(conf["RESULT_CONNECT_TIMEOUT_SECONDS"], conf["RESULT_READ_TIMEOUT_SECONDS"])) as response:
             if response.status_code in EXPIRED_STATUSES:
                 raise _LinkExpired(f"{response.status_code} from the result URL")
             if response.status_code != 200:

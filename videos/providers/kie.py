@@ -143,17 +143,17 @@ class KieProvider(VideoProvider):
 
     @classmethod
     def from_settings(cls) -> KieProvider:
+        """The client for the account the settings name; `config/settings.py` declares each value."""
         from django.conf import settings
 
         return cls(
-            api_key=getattr(settings, "KIE_API_KEY", "") or "",
-            base_url=getattr(settings, "KIE_BASE_URL", DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
-            upload_base_url=getattr(settings, "KIE_UPLOAD_BASE_URL", DEFAULT_UPLOAD_BASE_URL)
-            or DEFAULT_UPLOAD_BASE_URL,
-            hmac_key=getattr(settings, "KIE_WEBHOOK_HMAC_KEY", None) or None,
-            connect_timeout=float(getattr(settings, "KIE_CONNECT_TIMEOUT", 5.0)),
-            read_timeout=float(getattr(settings, "KIE_READ_TIMEOUT", 30.0)),
-            max_callback_skew=float(getattr(settings, "KIE_WEBHOOK_MAX_SKEW", 300.0)),
+            api_key=settings.KIE_API_KEY,
+            base_url=settings.KIE_BASE_URL,
+            upload_base_url=settings.KIE_UPLOAD_BASE_URL,
+            hmac_key=settings.KIE_WEBHOOK_HMAC_KEY,
+            connect_timeout=settings.KIE_CONNECT_TIMEOUT,
+            read_timeout=settings.KIE_READ_TIMEOUT,
+            max_callback_skew=settings.KIE_WEBHOOK_MAX_SKEW,
         )
 
     def __repr__(self) -> str:

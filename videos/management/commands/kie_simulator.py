@@ -14,8 +14,6 @@ from django.core.management.base import BaseCommand, CommandError
 from videos.simulator import Faults, KieSimulator, RenderSettings, SimulatorConfig
 from videos.simulator.faults import CALLBACK_SIGNATURES, CREDIT_FIELDS, ENDPOINTS, MESSAGE_FIELDS
 
-DEFAULT_API_KEY = "kie-simulator-key"
-
 # flag name -> fault name, for the faults that take a rate from 0 to 1
 RATE_FAULTS = {
     "server_error_rate": "server_error",
@@ -39,10 +37,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         server = parser.add_argument_group("server")
         server.add_argument("--host", default="127.0.0.1")
-        server.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+        server.add_argument(
+            "--port", type=int, default=settings.KIE_SIMULATOR_PORT,
+            help="default: the KIE_SIMULATOR_PORT setting; 0 picks a free port",
+        )
         server.add_argument("--public-url", help="base URL clients use, when not http://HOST:PORT")
         server.add_argument(
-            "--api-key", help="Bearer key to accept (default: the KIE_API_KEY setting, else a fixed dev key)"
+            "--api-key", help="Bearer key to accept (default: the KIE_API_KEY setting)"
         )
         server.add_argument(
             "--hmac-key", help="sign callbacks with this key (default: the KIE_WEBHOOK_HMAC_KEY setting)"
@@ -81,8 +82,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         logging.getLogger("videos.simulator").setLevel(logging.INFO if options["verbosity"] > 1 else logging.WARNING)
-        api_key = options["api_key"] or getattr(settings, "KIE_API_KEY", "") or DEFAULT_API_KEY
-        hmac_key = options["hmac_key"] or getattr(settings, "KIE_WEBHOOK_HMAC_KEY", "") or None
+        api_key = options["api_key"] or settings.KIE_API_KEY
+        hmac_key = options["hmac_key"] or settings.KIE_WEBHOOK_HMAC_KEY
         config = SimulatorConfig(
             host=options["host"],
             port=options["port"],
