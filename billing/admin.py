@@ -14,8 +14,20 @@ class PriceAdmin(admin.ModelAdmin):
 
 @admin.register(Budget)
 class BudgetAdmin(admin.ModelAdmin):
+    """Budgets at a glance. They are set on their project's admin page, which writes them
+    through `services.budget_set` like the API does, so the budget rules live in one place."""
+
     list_display = ["project", "monthly_cap_usd", "warning_threshold", "updated"]
     search_fields = ["project__name"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(LedgerEntry)

@@ -58,6 +58,67 @@ class IdempotencyKeyReused(Conflict):
 # --- Teams and members -----------------------------------------------------------------------
 
 
+class TeamNotEmpty(Conflict):
+    code = "team_not_empty"
+
+
+def _check_team_slug(*, slug: str, team: Team | None = None) -> None:
+    taken = Team.objects.filter(slug=slug)
+    if team is not None:
+        taken = taken.exclude(pk=team.pk)
+    if taken.exists():
+        raise ValidationError({"slug": "Another team has this slug."})
+
+
+def team_create(*, name: str, slug: str, owner: AbstractBaseUser | None = None) -> Team:
+    """A new team; with `owner`, that user is its first owner.
+
+    Without an owner the team starts with no members (the admin adds them in the same save).
+    """
+    _check_team_slug(slug=slug)
+    try:
+        with transaction.atomic():
+            team = Team.objects.create(name=name, slug=slug)
+            if owner is not None:
+                Membership.objects.create(user=owner, team=team, role=Role.OWNER)
+    except IntegrityError:  # another request took the slug between our check and insert
+        raise ValidationError({"slug": "Another team has this slug."}) from None
+    return team
+
+
+def team_update(*, team: Team, name: str | None = None, slug: str | None = None) -> Team:
+    """Rename a team and/or change its slug; None keeps the current value."""
+    changes = {
+        field: value for field, value in (("name", name), ("slug", slug)) if value is not None
+    }
+    if "slug" in changes:
+        _check_team_slug(slug=changes["slug"], team=team)
+    for field, value in changes.items():
+        setattr(team, field, value)
+    try:
+        with transaction.atomic():
+            team.save(update_fields=list(changes))
+    except IntegrityError:
+        raise ValidationError({"slug": "Another team has this slug."}) from None
+    return team
+
+
+def team_delete_check(*, team: Team) -> None:
+    """Raises `TeamNotEmpty` when the team has projects, whose history is kept forever."""
+    if Project.objects.filter(team=team).exists():
+        raise TeamNotEmpty("The team has projects, whose history is kept; it cannot be deleted.")
+
+
+def team_delete(*, team: Team) -> None:
+    """Delete a team that has no projects, and its memberships with it."""
+    with transaction.atomic():
+        # Locked, so a project inserted at the same moment is either seen by the check or
+        # refused by its foreign key, never left without a team.
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        team_delete_check(team=team)
+        team.delete()
+
+
 def personal_team_ensure(*, user: AbstractBaseUser) -> Team | None:
     """Give a user who belongs to no team a team of their own, as its owner.
 
@@ -74,22 +135,27 @@ def personal_team_ensure(*, user: AbstractBaseUser) -> Team | None:
         slug = f"{slugify(username)[:80] or 'user'}-{user.pk}"
         if Team.objects.filter(slug=slug).exists():  # someone named a team so by hand
             slug = f"{slug}-{secrets.token_hex(4)}"
-        team = Team.objects.create(name=f"{username}'s team"[:120], slug=slug)
-        Membership.objects.create(user=user, team=team, role=Role.OWNER)
-    return team
+        return team_create(name=f"{username}'s team"[:120], slug=slug, owner=user)
 
 
 def membership_add(*, team: Team, username: str, role: str) -> Membership:
+    """Add the user named `username` (the API names users so); see `membership_add_user`."""
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise ValidationError({"username": "No user has this username."})
+    return membership_add_user(team=team, user=user, role=role)
+
+
+def membership_add_user(*, team: Team, user: AbstractBaseUser, role: str) -> Membership:
+    """Add `user` to the team with `role`; a user who is a member already is a `Conflict`."""
+    already = Conflict(f"{user.get_username()} is already a member of {team}.")
     if Membership.objects.filter(team=team, user=user).exists():
-        raise Conflict(f"{username} is already a member of {team}.")
+        raise already
     try:
         with transaction.atomic():
             return Membership.objects.create(team=team, user=user, role=role)
     except IntegrityError:
-        raise Conflict(f"{username} is already a member of {team}.") from None
+        raise already from None
 
 
 def _owners_left_without(membership: Membership) -> int:
@@ -101,7 +167,7 @@ def _owners_left_without(membership: Membership) -> int:
 
 
 def membership_set_role(*, membership: Membership, role: str) -> Membership:
-    """Change a member's role; a team always keeps at least one owner."""
+    """Change a member's role; a team always keeps at least one owner (else `LastOwner`)."""
     with transaction.atomic():
         Team.objects.select_for_update().filter(pk=membership.team_id).first()
         if membership.role == Role.OWNER and role != Role.OWNER and not _owners_left_without(
@@ -114,6 +180,7 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
 
 
 def membership_remove(*, membership: Membership) -> None:
+    """Take a member out of the team; its last owner stays (`LastOwner`)."""
     with transaction.atomic():
         Team.objects.select_for_update().filter(pk=membership.team_id).first()
         if membership.role == Role.OWNER and not _owners_left_without(membership):
@@ -124,7 +191,10 @@ def membership_remove(*, membership: Membership) -> None:
 # --- Projects and budgets --------------------------------------------------------------------
 
 
-PROJECT_FIELDS = ("name", "description", "default_duration", "default_aspect_ratio", "default_sound")
+PROJECT_FIELDS = (
+    "name", "description", "default_duration", "default_aspect_ratio", "default_sound"
+)
+PROJECT_NAME_TAKEN = "The team has a project with this name already."
 
 
 def _check_project_name(*, team: Team, name: str, project: Project | None = None) -> None:
@@ -132,7 +202,7 @@ def _check_project_name(*, team: Team, name: str, project: Project | None = None
     if project is not None:
         taken = taken.exclude(pk=project.pk)
     if taken.exists():
-        raise ValidationError({"name": "The team has a project with this name already."})
+        raise ValidationError({"name": PROJECT_NAME_TAKEN})
 
 
 def project_create(
@@ -159,9 +229,9 @@ def project_create(
         with transaction.atomic():
             project.save()
             if monthly_budget_usd is not None:
-                Budget.objects.create(project=project, monthly_cap_usd=monthly_budget_usd)
+                budget_set(project=project, monthly_cap_usd=monthly_budget_usd)
     except IntegrityError:  # another request took the name between our check and insert
-        raise ValidationError({"name": "The team has a project with this name already."}) from None
+        raise ValidationError({"name": PROJECT_NAME_TAKEN}) from None
     return project
 
 
@@ -178,43 +248,75 @@ def project_update(*, project: Project, **changes: Any) -> Project:
         with transaction.atomic():
             project.save(update_fields=[*changes, "updated"])
     except IntegrityError:
-        raise ValidationError({"name": "The team has a project with this name already."}) from None
+        raise ValidationError({"name": PROJECT_NAME_TAKEN}) from None
     return project
 
 
-def budget_set(*, project: Project, monthly_cap_usd: Decimal | None) -> Budget | None:
+def _check_budget(*, monthly_cap_usd: Decimal, warning_threshold: Decimal | None) -> None:
+    errors: dict[str, str] = {}
+    if monthly_cap_usd < 0:
+        errors["monthly_cap_usd"] = "The monthly budget must not be negative."
+    if warning_threshold is not None and not Decimal("0") < warning_threshold <= Decimal("1"):
+        errors["warning_threshold"] = (
+            "The warning threshold is a fraction of the budget: more than 0, at most 1 "
+            "(0.80 warns at 80%)."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def budget_set(
+    *,
+    project: Project,
+    monthly_cap_usd: Decimal | None,
+    warning_threshold: Decimal | None = None,
+) -> Budget | None:
     """Cap the project's monthly spend at `monthly_cap_usd`, or lift the cap with None.
 
-    Jobs already reserved keep their reservation; queued jobs wait if the new cap is lower.
+    `warning_threshold` is the fraction of the cap at which spend is flagged; None keeps the
+    budget's current one (0.80 for a new budget). Jobs already reserved keep their reservation;
+    queued jobs wait if the new cap is lower.
     """
+    if monthly_cap_usd is None:
+        Budget.objects.filter(project=project).delete()
+        return None
+    _check_budget(monthly_cap_usd=monthly_cap_usd, warning_threshold=warning_threshold)
+    wanted: dict[str, Decimal] = {"monthly_cap_usd": monthly_cap_usd}
+    if warning_threshold is not None:
+        wanted["warning_threshold"] = warning_threshold
     with transaction.atomic():
-        if monthly_cap_usd is None:
-            Budget.objects.filter(project=project).delete()
-            return None
         budget, _ = Budget.objects.select_for_update().get_or_create(
-            project=project, defaults={"monthly_cap_usd": monthly_cap_usd}
+            project=project, defaults=wanted
         )
-        if budget.monthly_cap_usd != monthly_cap_usd:
-            budget.monthly_cap_usd = monthly_cap_usd
-            budget.save(update_fields=["monthly_cap_usd", "updated"])
+        changed = [field for field, value in wanted.items() if getattr(budget, field) != value]
+        for field in changed:
+            setattr(budget, field, wanted[field])
+        if changed:
+            budget.save(update_fields=[*changed, "updated"])
     return budget
 
 
-def project_delete(*, project: Project) -> None:
-    """Delete a project that never had jobs, prompts or money on it.
+def project_delete_check(*, project: Project) -> None:
+    """Raises `ProjectNotEmpty` when the project has jobs, prompts or money on it.
 
-    Jobs, prompt versions and the ledger are history that is kept forever, so a project with
-    any of them is refused (`ProjectNotEmpty`); rename it instead.
+    They are history that is kept forever; such a project can be renamed, not deleted.
     """
+    if GenerationJob.objects.filter(project=project).exists():
+        raise ProjectNotEmpty("The project has jobs, which are kept forever; it cannot be deleted.")
+    if Prompt.objects.filter(project=project).exists():
+        raise ProjectNotEmpty(
+            "The project has prompts, whose versions are kept; it cannot be deleted."
+        )
+    if LedgerEntry.objects.filter(project=project).exists():
+        raise ProjectNotEmpty("The project has ledger entries; it cannot be deleted.")
+
+
+def project_delete(*, project: Project) -> None:
+    """Delete a project that never had jobs, prompts or money on it (see the check)."""
     with transaction.atomic():
         # Locked, so a job created meanwhile waits and then finds no project, instead of a 500.
         Project.objects.select_for_update().filter(pk=project.pk).first()
-        if GenerationJob.objects.filter(project=project).exists():
-            raise ProjectNotEmpty("The project has jobs, which are kept forever; it cannot be deleted.")
-        if Prompt.objects.filter(project=project).exists():
-            raise ProjectNotEmpty("The project has prompts, whose versions are kept; it cannot be deleted.")
-        if LedgerEntry.objects.filter(project=project).exists():
-            raise ProjectNotEmpty("The project has ledger entries; it cannot be deleted.")
+        project_delete_check(project=project)
         Budget.objects.filter(project=project).delete()
         project.delete()
 
@@ -226,13 +328,15 @@ def _check_prompt_text(text: str) -> None:
     if not text.strip():
         raise ValidationError({"text": "The prompt must not be blank."})
     if len(text) > PROMPT_MAX_LENGTH:
-        raise ValidationError({"text": f"The prompt must be at most {PROMPT_MAX_LENGTH} characters."})
+        raise ValidationError(
+            {"text": f"The prompt must be at most {PROMPT_MAX_LENGTH} characters."}
+        )
 
 
 def prompt_create(
     *, project: Project, title: str, text: str, created_by: AbstractBaseUser | None
 ) -> Prompt:
-    """A new prompt with its first version."""
+    """A new prompt with its first version: a prompt never exists without text."""
     _check_prompt_text(text)
     with transaction.atomic():
         prompt = Prompt.objects.create(project=project, title=title, created_by=created_by)
@@ -259,7 +363,10 @@ def prompt_update(
         current = locked.current_version
         if text is not None and (current is None or current.text != text):
             PromptVersion.objects.create(
-                prompt=locked, number=(current.number + 1) if current else 1, text=text, created_by=by
+                prompt=locked,
+                number=(current.number + 1) if current else 1,
+                text=text,
+                created_by=by,
             )
         locked.save(update_fields=["title", "updated"])
     return locked
