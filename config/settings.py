@@ -306,8 +306,16 @@ PIPELINE = {
     "POLL_INITIAL_SECONDS": env_int("JOB_POLL_INITIAL_SECONDS", 3),
     "POLL_MAX_SECONDS": env_int("JOB_POLL_MAX_SECONDS", 60),
     "DEADLINE_MINUTES": env_int("JOB_DEADLINE_MINUTES", 15),
+    # After the deadline a job is failed, but the provider may still finish it: it is looked up
+    # at this slow pace until its result URL would have expired (about a day, for kie.ai).
+    "LATE_POLL_SECONDS": env_int("JOB_LATE_POLL_SECONDS", 600),
+    "RESULT_URL_LIFETIME_HOURS": env_int("KIE_RESULT_URL_LIFETIME_HOURS", 24),
     "SUBMIT_RETRY_INITIAL_SECONDS": env_int("JOB_SUBMIT_RETRY_INITIAL_SECONDS", 5),
     "SUBMIT_RETRY_MAX_SECONDS": env_int("JOB_SUBMIT_RETRY_MAX_SECONDS", 300),
+    # The provider's Retry-After is followed up to this; anything longer or nonsensical is not.
+    "RETRY_AFTER_MAX_SECONDS": env_int("KIE_RETRY_AFTER_MAX_SECONDS", 600),
+    # An image upload that keeps failing fails its job after this many tries.
+    "UPLOAD_MAX_ATTEMPTS": env_int("JOB_UPLOAD_MAX_ATTEMPTS", 6),
     # A worker that died mid-step leaves its job here; older than this, the sweep recovers it.
     "STALE_STEP_SECONDS": env_int("JOB_STALE_STEP_SECONDS", Q_TASK_TIMEOUT_SECONDS + 60),
     "SWEEP_INTERVAL_MINUTES": env_int("JOB_SWEEP_INTERVAL_MINUTES", 1),
@@ -315,7 +323,15 @@ PIPELINE = {
     # A result that cannot be stored for this long makes its job need attention.
     "RETRIEVAL_DEADLINE_MINUTES": env_int("JOB_RETRIEVAL_DEADLINE_MINUTES", 60),
     "CALLBACK_MAX_BYTES": env_int("CALLBACK_MAX_BYTES", 256 * 1024),
-    "RESULT_MAX_BYTES": env_int("RESULT_MAX_BYTES", 2 * 1024**3),
+    # Callbacks for a job are handled one at a time; a replay meanwhile is answered and dropped.
+    "CALLBACK_DEDUP_SECONDS": env_int("CALLBACK_DEDUP_SECONDS", 120),
+    # A 10 s 1080p clip is tens of MB; anything far larger is not a clip.
+    "RESULT_MAX_BYTES": env_int("RESULT_MAX_BYTES", 256 * 1024**2),
+    "RESULT_MAX_REDIRECTS": env_int("RESULT_MAX_REDIRECTS", 5),
+    # Result URLs must be public addresses like image URLs; the simulator serves from loopback.
+    "RESULT_ALLOW_PRIVATE_URLS": env_bool("RESULT_ALLOW_PRIVATE_URLS", default=KIE_USE_SIMULATOR),
+    "DNS_TIMEOUT_SECONDS": env_float("DNS_TIMEOUT_SECONDS", 3.0),
+    # A download's wall-clock limit; with the socket timeouts it must end within Q_TASK_TIMEOUT.
     "RESULT_DOWNLOAD_TIMEOUT_SECONDS": env_int("RESULT_DOWNLOAD_TIMEOUT_SECONDS", 240),
     # Per socket operation; RESULT_DOWNLOAD_TIMEOUT_SECONDS bounds the whole download.
     "RESULT_CONNECT_TIMEOUT_SECONDS": env_float("RESULT_CONNECT_TIMEOUT_SECONDS", 5.0),

@@ -11,6 +11,8 @@ os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 os.environ.setdefault("Q_SYNC", "true")
 # Tests never talk to kie.ai; fixtures point the settings at their own simulator.
 os.environ.setdefault("KIE_USE_SIMULATOR", "true")
+# The simulator and the tests' file servers listen on loopback; redirects are still checked.
+os.environ.setdefault("RESULT_ALLOW_PRIVATE_URLS", "true")
 
 from config.settings import *  # noqa: E402,F403
 

@@ -46,9 +46,13 @@ def test_settle_charges_the_reported_credits_at_the_list_rate_once(project):
     job = make_job(project, estimated_cost_usd=Decimal("0.55"), duration=5, sound=True)
     billing.budget_reserve(job=job)
 
-    assert billing.job_settle(job=job, credits=Decimal("55")) == (Decimal("0.2750"), True)
+    assert billing.job_settle(job=job, credits=Decimal("55")) == billing.Settlement(
+        Decimal("0.2750"), created=True, discrepancy=""
+    )
     # A duplicate changes nothing, whatever it claims.
-    assert billing.job_settle(job=job, credits=Decimal("110")) == (Decimal("0.2750"), False)
+    assert billing.job_settle(job=job, credits=Decimal("110")) == billing.Settlement(
+        Decimal("0.2750"), created=False, discrepancy=""
+    )
 
     totals = job_ledger_total(job)
     assert totals[EntryKind.CHARGE] == Decimal("0.2750")
@@ -59,7 +63,7 @@ def test_settle_charges_the_reported_credits_at_the_list_rate_once(project):
 
 def test_settle_without_reported_credits_charges_the_list_price(project):
     job = make_job(project, duration=10, sound=True, estimated_cost_usd=Decimal("1.10"))
-    assert billing.job_settle(job=job, credits=None) == (Decimal("1.10"), True)
+    assert billing.job_settle(job=job, credits=None).charged_usd == Decimal("1.10")
 
 
 def test_release_gives_back_only_what_was_reserved(project):

@@ -244,7 +244,7 @@ def test_unknown_task_is_404_and_permanent(kie_provider):
         (455, Action.RETRY),
         (500, Action.RETRY),
         (501, Action.FAIL),
-        (505, Action.PAUSE),
+        (505, Action.FAIL),  # a feature switched off for this request: that job only
     ],
 )
 def test_each_body_code_on_create_tells_the_caller_what_to_do(kie_simulator, kie_provider, code, action):

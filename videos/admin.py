@@ -500,12 +500,16 @@ class GenerationJobCreateForm(forms.ModelForm):
         if self.errors:
             return cleaned
         try:
-            pipeline.job_prepare(**self.job_inputs())
+            self.spec = pipeline.job_prepare(**self.job_inputs())
+            pipeline.budget_check(self.spec.project, self.spec.estimated_cost_usd)
+            balance = pipeline.balance_check([self.spec])
+            if not balance.covers:
+                raise pipeline.CreditsShort(balance.message)
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 field = {"image_url": "source_image_url"}.get(field, field)
                 self.add_error(field if field in self.fields else None, messages)
-        except pipeline.BudgetExceeded as exc:
+        except (pipeline.BudgetExceeded, pipeline.CreditsShort) as exc:
             self.add_error(None, str(exc))
         return cleaned
 
@@ -576,10 +580,21 @@ class GenerationJobAdmin(admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return self.inlines if obj is not None else []
 
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any):  # noqa: ANN201
+        # Not wrapped in one transaction, unlike Django's: the form resolves image URLs, which
+        # must not hold the database's write lock, and the pipeline makes its own transactions.
+        try:
+            return self._changeform_view(request, *args, **kwargs)
+        except (pipeline.BudgetExceeded, pipeline.CreditsShort) as exc:
+            # Checked on the form; only a request racing this one gets here.
+            self.message_user(request, str(exc), level=messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     def save_form(self, request: HttpRequest, form: Any, change: bool) -> GenerationJob:
         if change:
             return super().save_form(request, form, change)
-        return pipeline.job_create(created_by=request.user, **form.job_inputs())
+        [job] = pipeline.jobs_queue([form.spec], created_by=request.user)
+        return job
 
     def save_model(self, request: HttpRequest, obj: GenerationJob, form: Any, change: bool) -> None:
         if change:

@@ -28,4 +28,6 @@ class VideosConfig(AppConfig):
     verbose_name = "Video production"
 
     def ready(self) -> None:
+        from videos import checks  # noqa: F401  (registers them)
+
         post_migrate.connect(ensure_sweep_schedule, sender=self)

@@ -1,16 +1,23 @@
-"""Image URLs from clients must name a public web address.
+"""URLs that reach outside must name a public web address.
 
-The URL is handed to the provider, which fetches it; an address inside our network (or the
-provider's) must never be reachable that way. The host is resolved and every address it
-resolves to must be public: private, loopback, link-local, reserved and similar ranges are
-refused. `resolve_host` is the one seam that tests replace.
+An image URL is handed to the provider, which fetches it; a result URL (and every redirect on
+the way to the file) is fetched by our workers. An address inside our network (or the
+provider's) must never be reachable that way. The host is resolved, within a time limit, and
+every address it resolves to must be public: private, loopback, link-local, reserved and similar
+ranges are refused. `resolve_host` is the one seam that tests replace.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import socket
 from urllib.parse import urlsplit
+
+from django.conf import settings
+
+# getaddrinfo has no timeout of its own: it runs here and the caller waits a bounded time.
+_resolvers = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
 
 
 def resolve_host(host: str, port: int) -> list[str]:
@@ -42,33 +49,49 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def _resolve_in_time(host: str, port: int) -> list[str]:
+    """`resolve_host`, bounded by DNS_TIMEOUT_SECONDS; raises TimeoutError past it."""
+    future = _resolvers.submit(lambda: resolve_host(host, port))
+    return future.result(timeout=settings.PIPELINE["DNS_TIMEOUT_SECONDS"])
+
+
 def image_url_problem(url: str) -> str | None:
     """Why `url` cannot be used as a job's image URL, or None when it can."""
+    return public_url_problem(url, name="The image URL")
+
+
+def public_url_problem(url: str, *, name: str) -> str | None:
+    """Why `url` does not name a public http(s) address, or None when it does.
+
+    `name` starts each message ("The image URL", "The result URL").
+    """
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
         return "Enter a valid URL."
     if parts.scheme not in ("http", "https"):
-        return "The image URL must start with http:// or https://."
+        return f"{name} must start with http:// or https://."
     if parts.username is not None or parts.password is not None:
-        return "The image URL must not contain a user name or password."
+        return f"{name} must not contain a user name or password."
     host = parts.hostname
     if not host:
-        return "The image URL has no host."
+        return f"{name} has no host."
     try:
-        addresses = resolve_host(host, port or (443 if parts.scheme == "https" else 80))
+        addresses = _resolve_in_time(host, port or (443 if parts.scheme == "https" else 80))
+    except TimeoutError:
+        return f"{name}'s host {host!r} did not resolve in time."
     except (OSError, UnicodeError, ValueError):
-        return f"The image URL's host {host!r} does not resolve."
+        return f"{name}'s host {host!r} does not resolve."
     if not addresses:
-        return f"The image URL's host {host!r} does not resolve."
+        return f"{name}'s host {host!r} does not resolve."
     try:
         public = all(_is_public(address) for address in addresses)
     except ValueError:
         public = False
     if not public:
         return (
-            "The image URL must point to a public address; it resolves to a private, "
+            f"{name} must point to a public address; it resolves to a private, "
             "loopback, link-local or reserved one."
         )
     return None

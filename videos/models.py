@@ -202,6 +202,11 @@ class GenerationJob(models.Model):
     provider_error_message = models.TextField(blank=True)
     provider_credits = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     result_url = models.URLField(blank=True, max_length=2000)
+    charge_discrepancy = models.TextField(
+        blank=True,
+        help_text="What did not add up when it was charged (a reported cost above the list price, "
+        "a late charge past the budget); empty when nothing.",
+    )
 
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     retry_of = models.ForeignKey(
@@ -213,6 +218,9 @@ class GenerationJob(models.Model):
     )
 
     # Scheduling: when the worker may next try to submit, poll, or give up.
+    held_for = models.CharField(
+        max_length=20, blank=True, help_text="What a queued job is waiting for, when it waits."
+    )
     submit_after = models.DateTimeField(null=True, blank=True)
     submit_attempts = models.PositiveSmallIntegerField(default=0)
     next_poll_at = models.DateTimeField(null=True, blank=True)

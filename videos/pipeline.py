@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.db import transaction
@@ -39,6 +40,7 @@ from videos.models import (
 from videos.providers import get_provider
 from videos.providers.base import (
     Action,
+    IMAGE_MAX_BYTES,
     GenerationRequest,
     InvalidRequest,
     ProviderError,
@@ -63,6 +65,8 @@ S = JobState
 AWAITING_RESULT_STATES = (S.SUBMITTING, S.SUBMITTED, S.GENERATING, S.NEEDS_ATTENTION)
 # A job failed with one of these codes was given up on, not refused: a clip may still come.
 GIVEN_UP_CODES = {"timeout", "given_up"}
+# `held_for` of a queued job whose reservation the budget refused.
+HELD_FOR_BUDGET = "budget"
 
 
 def _conf(name: str) -> Any:
@@ -74,6 +78,10 @@ class BudgetExceeded(Exception):
 
 
 # --- 1. Create -------------------------------------------------------------------------------
+
+
+class CreditsShort(Exception):
+    """The provider balance cannot pay for the jobs; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,7 @@ class JobSpec:
     source_image: UploadedFile | None
     image_url: str
     estimated_cost_usd: Decimal
+    credits: int  # what the provider's price list says the clip takes
 
 
 def job_prepare(
@@ -103,14 +112,12 @@ def job_prepare(
     sound: bool | None = None,
     source_image: UploadedFile | None = None,
     image_url: str = "",
-    extra_usd: Decimal = Decimal("0"),
-    check_budget: bool = True,
 ) -> JobSpec:
-    """Validate and price a job without saving anything.
+    """Validate and price a job without saving anything or opening a transaction.
 
-    Raises ValidationError (field -> message) for bad input and, with `check_budget`,
-    BudgetExceeded when the project's monthly budget cannot cover the clip (plus `extra_usd`,
-    for the rest of a batch). Missing choices take the project's defaults.
+    Raises ValidationError (field -> message) for bad input. Missing choices take the project's
+    defaults. An image URL's host is resolved here, so call this before any transaction: a slow
+    resolver must not hold the database's write lock.
     """
     if prompt_version is not None:
         if prompt_version.prompt.project_id != project.pk:
@@ -155,11 +162,9 @@ def job_prepare(
         raise ValidationError(errors)
 
     try:
-        estimate = billing.job_estimate_usd(duration=duration, sound=sound)
+        price = billing.job_price(duration=duration, sound=sound)
     except PriceMissing as exc:
         raise ValidationError({"duration": str(exc)}) from exc
-    if check_budget:
-        budget_check(project, estimate, extra_usd=extra_usd)
     return JobSpec(
         project=project,
         kind=kind,
@@ -170,39 +175,86 @@ def job_prepare(
         sound=sound,
         source_image=source_image,
         image_url=image_url,
-        estimated_cost_usd=estimate,
+        estimated_cost_usd=price.usd,
+        credits=price.credits,
     )
 
 
-def budget_check(project: Project, estimate: Decimal, *, extra_usd: Decimal = Decimal("0")) -> None:
-    """Raise BudgetExceeded unless the project's month can take `estimate` beside `extra_usd`."""
+def budget_check(
+    project: Project, amount: Decimal, *, extra_usd: Decimal = Decimal("0"), jobs: int = 1
+) -> None:
+    """Raise BudgetExceeded unless the project's month can take `amount` (for `jobs` clips)
+    beside `extra_usd` already asked for."""
     money = project_money(project)
-    if not money.can_accept(estimate + extra_usd):
+    if not money.can_accept(amount + extra_usd):
+        what = f"this ${amount} clip" if jobs == 1 else f"these {jobs} jobs (${amount})"
         raise BudgetExceeded(
-            f"The project's monthly budget cannot cover this ${estimate} clip: "
+            f"The project's monthly budget cannot cover {what}: "
             f"${money.remaining_usd - extra_usd} of ${money.cap_usd} is left this month."
         )
+
+
+def balance_check(specs: list[JobSpec]) -> submission_gate.Balance:
+    """What the provider balance says of these jobs (it never raises; see `Balance.covers`)."""
+    return submission_gate.balance_for(credits_needed=sum(spec.credits for spec in specs))
+
+
+def jobs_queue(
+    specs: list[JobSpec],
+    *,
+    created_by: AbstractBaseUser | None,
+    idempotency_keys: list[str | None] | None = None,
+    wait_for_credits: bool = False,
+) -> list[GenerationJob]:
+    """Save prepared jobs as `queued`, all of them or none; each is submitted after commit.
+
+    Under the lock of every budget involved, each project's budget must cover its share of the
+    jobs (else BudgetExceeded), and unless `wait_for_credits` the provider balance must cover
+    them all (else CreditsShort), so concurrent requests can never oversubscribe either.
+    """
+    keys = idempotency_keys or [None] * len(specs)
+    by_project: dict[int, list[JobSpec]] = {}
+    for spec in specs:
+        by_project.setdefault(spec.project.pk, []).append(spec)
+    with transaction.atomic():
+        billing.budgets_lock(by_project)
+        for own in by_project.values():
+            total = sum((spec.estimated_cost_usd for spec in own), Decimal("0"))
+            budget_check(own[0].project, total, jobs=len(own))
+        if not wait_for_credits:
+            balance = balance_check(specs)
+            if not balance.covers:
+                raise CreditsShort(balance.message)
+        return [
+            job_save(spec, created_by=created_by, idempotency_key=key)
+            for spec, key in zip(specs, keys, strict=True)
+        ]
 
 
 def job_create(
     *,
     created_by: AbstractBaseUser | None,
     idempotency_key: str | None = None,
+    wait_for_credits: bool = False,
     **inputs: Any,
 ) -> GenerationJob:
     """Validate, price and save a job as `queued`; it is submitted once the transaction commits.
 
-    Takes `job_prepare`'s arguments and raises what it raises.
+    Takes `job_prepare`'s arguments and raises what it and `jobs_queue` raise.
     """
-    with transaction.atomic():
-        spec = job_prepare(**inputs)
-        return job_save(spec, created_by=created_by, idempotency_key=idempotency_key)
+    spec = job_prepare(**inputs)
+    return jobs_queue(
+        [spec],
+        created_by=created_by,
+        idempotency_keys=[idempotency_key],
+        wait_for_credits=wait_for_credits,
+    )[0]
 
 
 def job_save(
     spec: JobSpec, *, created_by: AbstractBaseUser | None, idempotency_key: str | None = None
 ) -> GenerationJob:
-    """Save a prepared job as `queued` and submit it on commit."""
+    """Save a prepared job as `queued` and submit it on commit (`jobs_queue` checks money)."""
     job = GenerationJob(
         team_id=spec.project.team_id,
         project=spec.project,
@@ -230,7 +282,7 @@ def job_save(
 
 
 def _image_errors(image: UploadedFile) -> dict[str, str]:
-    if image.size and image.size > 10 * 1024 * 1024:
+    if image.size and image.size > IMAGE_MAX_BYTES:
         return {"image": "The image is larger than 10 MB."}
     image.seek(0)
     try:
@@ -259,7 +311,10 @@ def job_submit(job_id: Any) -> None:
     job = GenerationJob.objects.select_related("project").filter(pk=job_id).first()
     if job is None or job.state != S.QUEUED:
         return
-    if job.submit_after and job.submit_after > timezone.now():
+    now = timezone.now()
+    if job.submit_after and job.submit_after > now:
+        return
+    if _fail_if_its_month_ended(job, now=now):
         return
     account = submission_gate.account_for(job.provider)
     if account.is_paused:
@@ -270,8 +325,8 @@ def job_submit(job_id: Any) -> None:
         money = project_money(job.project)
         # Look again at the next sweep, behind the jobs that can go now.
         GenerationJob.objects.filter(pk=job.pk, state=S.QUEUED).update(
-            submit_after=timezone.now()
-            + datetime.timedelta(minutes=_conf("SWEEP_INTERVAL_MINUTES"))
+            submit_after=now + datetime.timedelta(minutes=_conf("SWEEP_INTERVAL_MINUTES")),
+            held_for=HELD_FOR_BUDGET,
         )
         note(
             job,
@@ -280,6 +335,8 @@ def job_submit(job_id: Any) -> None:
             f"${job.estimated_cost_usd}.",
         )
         return
+    if job.held_for:
+        GenerationJob.objects.filter(pk=job.pk).update(held_for="")
 
     provider = get_provider(job.provider)
     submission_gate.refresh_credits_if_stale(account, provider)
@@ -321,6 +378,22 @@ def job_submit(job_id: Any) -> None:
     _record_task_id(job, task_id)
 
 
+def _fail_if_its_month_ended(job: GenerationJob, *, now: datetime.datetime) -> bool:
+    """A job that waited for its month's budget until the month ended fails: the next month's
+    budget was never asked about it, so it must not be charged there silently."""
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if job.held_for != HELD_FOR_BUDGET or job.created >= month_start:
+        return False
+    month = job.created.strftime("%B %Y")
+    return _fail(
+        job,
+        reason=f"The project's budget for {month} could not cover it before the month ended; it "
+        "was never sent and nothing was charged. Retry it to queue it against this month's budget.",
+        code="budget_month_ended",
+        allowed_from=[S.QUEUED],
+    )
+
+
 def _record_task_id(job: GenerationJob, task_id: str) -> None:
     now = timezone.now()
     moved = transition(
@@ -342,6 +415,8 @@ def _record_task_id(job: GenerationJob, task_id: str) -> None:
 
 def _submission_refused(job: GenerationJob, exc: ProviderError) -> None:
     code = str(exc.code) if exc.code is not None else ""
+    if exc.alert:
+        logger.error("kie.ai refused job %s with code %s: %s", job.pk, code, exc.message)
     if exc.action is Action.FAIL:
         _fail(job, reason=f"The provider refused the job: {exc.message}", code=code, message=exc.message)
     elif exc.action is Action.PAUSE:
@@ -356,11 +431,7 @@ def _submission_refused(job: GenerationJob, exc: ProviderError) -> None:
             "it, so it is not sent again automatically.",
         )
     else:
-        delay = exc.retry_after or _backoff(
-            job.submit_attempts,
-            initial=_conf("SUBMIT_RETRY_INITIAL_SECONDS"),
-            cap=_conf("SUBMIT_RETRY_MAX_SECONDS"),
-        )
+        delay = _retry_delay(exc, job.submit_attempts)
         _back_to_queue(job, reason=f"Will retry in {delay:.0f} s: {exc.message}", delay=delay)
 
 
@@ -374,25 +445,65 @@ def _backoff(attempt: int, *, initial: float, cap: float) -> float:
 
 
 def _upload_source_image(job: GenerationJob, provider: Any) -> bool:
-    """Turn the uploaded image into a URL the provider can fetch. False if the job must wait."""
+    """Turn the uploaded image into a URL the provider can fetch. False if the job must wait
+    (or has failed: an image refused for good, or one that could not be uploaded in
+    UPLOAD_MAX_ATTEMPTS tries)."""
     try:
         with job.source_image.open("rb") as image:
             url = provider.upload_image(image.read(), job.source_image.name.rsplit("/", 1)[-1])
     except InvalidRequest as exc:
-        _fail(job, reason=f"The image cannot be used: {exc}", code="invalid", from_state=S.QUEUED)
+        _fail(job, reason=f"The image cannot be used: {exc}", code="invalid", allowed_from=[S.QUEUED])
         return False
     except ProviderError as exc:
-        if exc.action is Action.PAUSE:
-            submissions_pause(job.provider, code=str(exc.code or ""), reason=exc.message)
-        delay = exc.retry_after or _conf("SUBMIT_RETRY_INITIAL_SECONDS")
-        GenerationJob.objects.filter(pk=job.pk).update(
-            submit_after=timezone.now() + datetime.timedelta(seconds=delay)
-        )
-        note(job, f"Will retry uploading the image: {exc.message}")
+        _upload_refused(job, exc)
         return False
     GenerationJob.objects.filter(pk=job.pk).update(source_image_url=url)
     job.source_image_url = url
     return True
+
+
+def _upload_refused(job: GenerationJob, exc: ProviderError) -> None:
+    code = str(exc.code or "")
+    if exc.action is Action.FAIL:
+        _fail(
+            job,
+            reason=f"The provider refused the image: {exc.message}",
+            code=code or "invalid",
+            message=exc.message,
+            allowed_from=[S.QUEUED],
+        )
+        return
+    if exc.action is Action.PAUSE:
+        submissions_pause(job.provider, code=code, reason=exc.message)
+        note(job, f"Held: submissions are paused ({exc.message}).")
+        return
+    # Uploads come before any createTask, so until one succeeds the attempts are all uploads.
+    GenerationJob.objects.filter(pk=job.pk).update(submit_attempts=F("submit_attempts") + 1)
+    job.refresh_from_db(fields=["submit_attempts"])
+    attempts = job.submit_attempts
+    if attempts >= _conf("UPLOAD_MAX_ATTEMPTS"):
+        _fail(
+            job,
+            reason=f"The image could not be uploaded in {attempts} attempts: {exc.message}",
+            code=code or "upload_failed",
+            message=exc.message,
+            allowed_from=[S.QUEUED],
+        )
+        return
+    delay = _retry_delay(exc, attempts)
+    GenerationJob.objects.filter(pk=job.pk, state=S.QUEUED).update(
+        submit_after=timezone.now() + datetime.timedelta(seconds=delay)
+    )
+    note(job, f"Will retry uploading the image in {delay:.0f} s: {exc.message}")
+
+
+def _retry_delay(exc: ProviderError, attempts: int) -> float:
+    """The provider's Retry-After, up to RETRY_AFTER_MAX_SECONDS, else exponential back-off."""
+    if exc.retry_after is not None:
+        return min(exc.retry_after, float(_conf("RETRY_AFTER_MAX_SECONDS")))
+    return _backoff(
+        attempts, initial=_conf("SUBMIT_RETRY_INITIAL_SECONDS"), cap=_conf("SUBMIT_RETRY_MAX_SECONDS")
+    )
 
 
 def submissions_pause(provider: str, *, code: str, reason: str) -> None:
@@ -412,8 +523,37 @@ def submissions_resume(provider: str) -> None:
 # --- 3. Callback and poll --------------------------------------------------------------------
 
 
+def job_awaits_outcome(job: GenerationJob) -> bool:
+    """Whether news of the job's task (a callback) can still change anything.
+
+    A job that is sent and not finished can; so can one given up on (a late clip is still
+    stored) and one canceled after it was sent, until its clip is stored. Anything else is final.
+    """
+    if job.state in AWAITING_RESULT_STATES:
+        return True
+    if job.state == S.FAILED:
+        return job.provider_error_code in GIVEN_UP_CODES
+    if job.state == S.CANCELED:
+        return job.canceled_by_user and not Asset.objects.filter(job=job).exists()
+    return False
+
+
+def _callback_lock_key(job_id: Any) -> str:
+    return f"reelforge:callback:{job_id}"
+
+
 def callback_accept(job: GenerationJob, status: TaskStatus, *, verified: bool) -> None:
-    """Hand an authenticated callback to a worker; the view answers the provider at once."""
+    """Hand an authenticated callback to a worker; the view answers the provider at once.
+
+    A callback for a final job, or one for a job whose earlier callback is still being handled,
+    is dropped here: replaying callbacks must never turn into provider calls.
+    """
+    if not job_awaits_outcome(job):
+        return
+    # Held (in the shared cache) until the worker is done with it; expires if the worker dies.
+    if not cache.add(_callback_lock_key(job.pk), 1, timeout=_conf("CALLBACK_DEDUP_SECONDS")):
+        logger.info("Callback for job %s dropped: one is being handled", job.pk)
+        return
     payload = {
         "task_id": status.task_id,
         "state": status.state.value,
@@ -435,29 +575,36 @@ def job_handle_callback(job_id: Any, payload: dict[str, Any], *, verified: bool)
 
     A signature covers only the task id and a timestamp, so the outcome and the result URL are
     always read back from the provider; only the credits consumed (absent from recordInfo) are
-    taken from a signed callback. When recordInfo cannot answer now, a job that has no task id
-    yet adopts the callback's, and polling confirms the outcome later.
+    taken from a signed callback, and never above the list price. A task id is adopted only when
+    recordInfo shows the task carries this job's callback URL.
     """
-    job = GenerationJob.objects.filter(pk=job_id).first()
-    if job is None:
-        return
-    task_id = payload["task_id"]
-    if job.provider_task_id and job.provider_task_id != task_id:
-        logger.warning("Callback for job %s names task %s, not its own; ignored", job.pk, task_id)
-        return
     try:
-        status = get_provider(job.provider).get_task(task_id)
-    except ProviderError as exc:
-        logger.warning("Could not confirm callback for job %s: %s", job.pk, exc.message)
-        if exc.action is not Action.FAIL and job.provider_task_id is None:
-            _adopt(job, task_id, reason=f"Adopted task {task_id} from a callback; polling confirms it.")
-        return
-    if not _task_belongs_to(job, status):
-        logger.warning("Task %s does not carry job %s's callback URL; ignored", task_id, job.pk)
-        return
-    if verified and payload.get("credits_consumed") is not None:
-        status = replace(status, credits_consumed=Decimal(payload["credits_consumed"]))
-    job_apply_status(job, status)
+        job = GenerationJob.objects.filter(pk=job_id).first()
+        if job is None or not job_awaits_outcome(job):
+            return
+        task_id = payload["task_id"]
+        if job.provider_task_id and job.provider_task_id != task_id:
+            logger.warning("Callback for job %s names task %s, not its own; ignored", job.pk, task_id)
+            return
+        try:
+            status = get_provider(job.provider).get_task(task_id)
+        except ProviderError as exc:
+            logger.warning("Could not confirm callback for job %s: %s", job.pk, exc.message)
+            if job.provider_task_id is None:
+                JobEvent.objects.create(
+                    job=job, from_state=job.state, to_state=job.state,
+                    reason=f"A callback named task {task_id}, which the provider could not "
+                    f"confirm ({exc.message}); it was not adopted.",
+                )
+            return
+        if not _task_belongs_to(job, status):
+            logger.warning("Task %s does not carry job %s's callback URL; ignored", task_id, job.pk)
+            return
+        if verified and payload.get("credits_consumed") is not None:
+            status = replace(status, credits_consumed=Decimal(payload["credits_consumed"]))
+        job_apply_status(job, status)
+    finally:
+        cache.delete(_callback_lock_key(job_id))
 
 
 def _task_belongs_to(job: GenerationJob, status: TaskStatus) -> bool:
@@ -543,18 +690,23 @@ def enqueue_retrieve(job_id: Any) -> None:
 
 
 def jobs_poll_due(*, now: datetime.datetime | None = None) -> int:
-    """Poll every job whose callback is overdue. Returns how many were polled."""
+    """Poll every job whose callback is overdue (and every timed-out job due for its slow look
+    for a late clip). Returns how many were polled."""
     now = now or timezone.now()
     due = GenerationJob.objects.filter(
-        state__in=[S.SUBMITTED, S.GENERATING, S.CANCELED],
+        Q(state__in=[S.SUBMITTED, S.GENERATING, S.CANCELED])
+        | Q(state=S.FAILED, provider_error_code="timeout"),
         next_poll_at__lte=now,
         provider_task_id__isnull=False,
-    ).values_list("pk", "next_poll_at", "poll_attempts")
+    ).values_list("pk", "state", "next_poll_at", "poll_attempts")
     polled = 0
-    for job_id, next_poll_at, attempts in due[:500]:
-        delay = _backoff(
-            attempts + 1, initial=_conf("POLL_INITIAL_SECONDS"), cap=_conf("POLL_MAX_SECONDS")
-        )
+    for job_id, state, next_poll_at, attempts in due[:500]:
+        if state == S.FAILED:
+            delay = float(_conf("LATE_POLL_SECONDS"))
+        else:
+            delay = _backoff(
+                attempts + 1, initial=_conf("POLL_INITIAL_SECONDS"), cap=_conf("POLL_MAX_SECONDS")
+            )
         # Claim this poll: of two sweepers, only the one whose UPDATE matches goes on.
         claimed = GenerationJob.objects.filter(pk=job_id, next_poll_at=next_poll_at).update(
             next_poll_at=now + datetime.timedelta(seconds=delay),
@@ -569,9 +721,12 @@ def jobs_poll_due(*, now: datetime.datetime | None = None) -> int:
 
 def job_poll(job: GenerationJob, *, now: datetime.datetime | None = None) -> None:
     now = now or timezone.now()
+    if job.state == S.FAILED:
+        _poll_for_late_clip(job, now=now)
+        return
     past_deadline = now >= _deadline(job)
     try:
-        status = get_provider(job.provider).get_task(job.provider_task_id)
+        status = get_provider(job.provider).get_task(job.provider_task_id or "")
     except ProviderError as exc:
         if not past_deadline:
             logger.info("Poll of job %s failed, will retry: %s", job.pk, exc.message)
@@ -584,12 +739,42 @@ def job_poll(job: GenerationJob, *, now: datetime.datetime | None = None) -> Non
     if job.state == S.CANCELED:
         _close_canceled(job, note=f"No result within {minutes} minutes after cancel.")
         return
+    # The provider may still finish it (and charge for it): look now and then, slowly.
     _fail(
         job,
-        reason=f"No result from the provider within {minutes} minutes; gave up waiting.",
+        reason=f"No result from the provider within {minutes} minutes; gave up waiting. A clip "
+        "that still comes is stored and charged.",
         code="timeout",
         allowed_from=[S.SUBMITTED, S.GENERATING],
+        next_poll_at=now + datetime.timedelta(seconds=_conf("LATE_POLL_SECONDS")),
     )
+
+
+def _poll_for_late_clip(job: GenerationJob, *, now: datetime.datetime) -> None:
+    """A timed-out job: a finished clip is taken; a failed task, or the time its result URL would
+    have expired by, ends the looking."""
+    try:
+        status: TaskStatus | None = get_provider(job.provider).get_task(job.provider_task_id or "")
+    except ProviderError as exc:
+        logger.info("Late poll of job %s failed: %s", job.pk, exc.message)
+        status = None
+    if status is not None and status.state is TaskState.SUCCESS:
+        job_apply_status(job, status)
+        return
+    expired = now >= (job.submitted_at or job.created) + datetime.timedelta(
+        hours=_conf("RESULT_URL_LIFETIME_HOURS")
+    )
+    if (status is not None and status.state is TaskState.FAIL) or expired:
+        stopped = GenerationJob.objects.filter(
+            pk=job.pk, state=S.FAILED, next_poll_at__isnull=False
+        ).update(next_poll_at=None)
+        if stopped:
+            JobEvent.objects.create(
+                job=job, from_state=S.FAILED, to_state=S.FAILED,
+                reason="Stopped looking for a late clip: "
+                + ("the provider reports the task failed." if not expired
+                   else "its result would have expired by now."),
+            )
 
 
 def _deadline(job: GenerationJob) -> datetime.datetime:
@@ -617,6 +802,11 @@ def job_retrieve(job_id: Any, *, now: datetime.datetime | None = None) -> None:
         except (ResultUnreachable, ResultRejected) as exc:
             _retrieval_failed(job, exc, now=now or timezone.now())
             return
+        except Exception as exc:  # storage full, a bug: still a failure with its deadline
+            logger.exception("Storing the result of job %s failed", job.pk)
+            unexpected = ResultUnreachable(f"{type(exc).__name__}: {exc}")
+            _retrieval_failed(job, unexpected, now=now or timezone.now())
+            return
     _settle(job, canceled=canceled)
 
 
@@ -624,18 +814,21 @@ def _retrieval_failed(job: GenerationJob, exc: Exception, *, now: datetime.datet
     logger.warning("Result of job %s not stored: %s", job.pk, exc)
     give_up = isinstance(exc, ResultRejected) or now >= _retrieval_deadline(job)
     if not give_up:
-        note(job, f"Could not download the result yet ({exc}); will try again.")
+        note(job, f"Could not copy the result into storage yet ({exc}); will try again.")
         return
     if job.state == S.CANCELED:
         # The provider was paid for it all the same.
         _settle(job, canceled=True, note=f"The clip could not be stored ({exc}).")
         return
-    transition(
+    _retrieval_given_up(job, reason=f"The provider's result could not be stored ({exc})")
+
+
+def _retrieval_given_up(job: GenerationJob, *, reason: str) -> bool:
+    return transition(
         job,
         to=S.NEEDS_ATTENTION,
         allowed_from=[S.RETRIEVING],
-        reason=f"The provider's result could not be stored ({exc}); it was paid for, so its "
-        "reservation is kept until someone decides.",
+        reason=f"{reason}; it was paid for, so its reservation is kept until someone decides.",
     )
 
 
@@ -649,10 +842,13 @@ def _retrieval_deadline(job: GenerationJob) -> datetime.datetime:
 
 def _settle(job: GenerationJob, *, canceled: bool, note: str = "") -> None:
     with transaction.atomic():
-        charged, first_time = billing.job_settle(job=job, credits=job.provider_credits)
+        settlement = billing.job_settle(job=job, credits=job.provider_credits)
+        charged = settlement.charged_usd
+        if settlement.discrepancy:
+            _flag_discrepancy(job, settlement.discrepancy)
         if canceled:
             GenerationJob.objects.filter(pk=job.pk).update(next_poll_at=None)
-            if first_time:
+            if settlement.created:
                 JobEvent.objects.create(
                     job=job,
                     from_state=S.CANCELED,
@@ -669,6 +865,14 @@ def _settle(job: GenerationJob, *, canceled: bool, note: str = "") -> None:
             )
 
 
+def _flag_discrepancy(job: GenerationJob, discrepancy: str) -> None:
+    """Keep what did not add up where operators see it: on the job, and in its history."""
+    GenerationJob.objects.filter(pk=job.pk).update(charge_discrepancy=discrepancy)
+    job.charge_discrepancy = discrepancy
+    JobEvent.objects.create(job=job, from_state=job.state, to_state=job.state, reason=discrepancy)
+    logger.warning("Charge discrepancy on job %s: %s", job.pk, discrepancy)
+
+
 # --- 5. Settle the failures, cancel, retry ---------------------------------------------------
 
 
@@ -679,7 +883,12 @@ def _fail(
     code: str = "",
     message: str = "",
     allowed_from: Iterable[str] = (S.SUBMITTING,),
-) -> None:
+    next_poll_at: datetime.datetime | None = None,
+) -> bool:
+    """Fail the job and release its reservation; False if it was in none of `allowed_from`.
+
+    `next_poll_at` keeps a job given up on polled, for a clip that may still come.
+    """
     with transaction.atomic():
         moved = transition(
             job,
@@ -689,10 +898,11 @@ def _fail(
             provider_error_code=code,
             provider_error_message=message or reason,
             finished_at=timezone.now(),
-            next_poll_at=None,
+            next_poll_at=next_poll_at,
         )
         if moved:
             billing.job_release(job=job, note="Released: the job failed")
+    return moved
 
 
 def _close_canceled(job: GenerationJob, *, note: str) -> None:
@@ -747,13 +957,17 @@ def job_give_up(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> bo
             next_poll_at=None,
         )
         if moved and job.result_url:
-            billing.job_settle(job=job, credits=job.provider_credits)
+            settlement = billing.job_settle(job=job, credits=job.provider_credits)
+            if settlement.discrepancy:
+                _flag_discrepancy(job, settlement.discrepancy)
         elif moved:
             billing.job_release(job=job, note="Released: marked failed after review")
     return moved
 
 
-def job_retry(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> GenerationJob:
+def job_retry(
+    job: GenerationJob, *, by: AbstractBaseUser | None = None, wait_for_credits: bool = False
+) -> GenerationJob:
     """Start a new attempt of a failed or canceled job, with its own events.
 
     A job that needs attention may already be paid for at the provider: mark it failed first.
@@ -766,6 +980,18 @@ def job_retry(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> Gene
     if job.source_image:
         with job.source_image.open("rb") as image:
             upload = SimpleUploadedFile(job.source_image.name.rsplit("/", 1)[-1], image.read())
+    # Prepared before the transaction: an image URL is resolved again, outside any lock.
+    spec = job_prepare(
+        project=job.project,
+        kind=job.kind,
+        prompt_text=job.prompt_text,
+        prompt_version=job.prompt_version,
+        duration=job.duration,
+        aspect_ratio=job.aspect_ratio,
+        sound=job.sound,
+        source_image=upload,
+        image_url="" if upload else job.source_image_url,
+    )
     with transaction.atomic():
         # Locked: two retries of one job (a client repeating its request) make one new job.
         GenerationJob.objects.select_for_update().filter(pk=job.pk).first()
@@ -774,18 +1000,7 @@ def job_retry(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> Gene
             raise ValidationError(
                 {"state": f"This job was retried already as {earlier.pk}; retry that one instead."}
             )
-        new = job_create(
-            project=job.project,
-            kind=job.kind,
-            created_by=by,
-            prompt_text=job.prompt_text,
-            prompt_version=job.prompt_version,
-            duration=job.duration,
-            aspect_ratio=job.aspect_ratio,
-            sound=job.sound,
-            source_image=upload,
-            image_url="" if upload else job.source_image_url,
-        )
+        [new] = jobs_queue([spec], created_by=by, wait_for_credits=wait_for_credits)
         GenerationJob.objects.filter(pk=new.pk).update(retry_of=job, attempt=job.attempt + 1)
     new.refresh_from_db()
     return new
@@ -809,7 +1024,10 @@ def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
     Returns counts, for logs and tests."""
     now = now or timezone.now()
     stale = now - datetime.timedelta(seconds=_conf("STALE_STEP_SECONDS"))
-    counts = {"needs_attention": 0, "retrieving": 0, "submitted": 0, "polled": 0}
+    counts = {
+        "needs_attention": 0, "retrieving": 0, "retrieval_gave_up": 0, "submitted": 0,
+        "polled": 0, "budget_month_ended": 0,
+    }
 
     for job in GenerationJob.objects.filter(state=S.SUBMITTING, updated__lt=stale):
         if transition(
@@ -824,12 +1042,28 @@ def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
     for job_id in GenerationJob.objects.filter(state=S.RETRIEVING, updated__lt=stale).values_list(
         "pk", flat=True
     ):
+        job = GenerationJob.objects.get(pk=job_id)
+        if now >= _retrieval_deadline(job):
+            if _retrieval_given_up(
+                job,
+                reason=f"The result was not stored within "
+                f"{_conf('RETRIEVAL_DEADLINE_MINUTES')} minutes ({job.state_reason})",
+            ):
+                counts["retrieval_gave_up"] += 1
+            continue
         # Claim it, so overlapping sweeps download it once.
         if GenerationJob.objects.filter(pk=job_id, state=S.RETRIEVING, updated__lt=stale).update(
             updated=now
         ):
             enqueue_retrieve(job_id)
             counts["retrieving"] += 1
+
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    for job in GenerationJob.objects.filter(
+        state=S.QUEUED, held_for=HELD_FOR_BUDGET, created__lt=month_start
+    ):
+        if _fail_if_its_month_ended(job, now=now):
+            counts["budget_month_ended"] += 1
 
     for provider in ProviderAccount.objects.filter(paused_at__isnull=False).values_list(
         "provider", flat=True

@@ -16,14 +16,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 import av
 import requests
+import urllib3
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
+from videos.image_urls import public_url_problem
 from videos.models import Asset
 from videos.providers.base import ProviderError
 
@@ -98,19 +101,26 @@ def store_result(job: GenerationJob, provider: VideoProvider) -> Asset:
 
 
 def download(url: str, path: Path) -> tuple[str, int]:
-    """Stream `url` into `path`; returns (sha256 hex, size). Raises _LinkExpired on 403/404/410."""
+    """Stream `url` into `path`; returns (sha256 hex, size). Raises _LinkExpired on 403/404/410.
+
+    Redirects are followed by hand, at most RESULT_MAX_REDIRECTS, and every hop must be a public
+    address (the first may be private only with RESULT_ALLOW_PRIVATE_URLS, for the simulator).
+    The whole download ends by RESULT_DOWNLOAD_TIMEOUT_SECONDS plus one socket read timeout:
+    each read returns what one packet brought, so a trickling server cannot stretch it.
+    """
     conf = settings.PIPELINE
     deadline = time.monotonic() + conf["RESULT_DOWNLOAD_TIMEOUT_SECONDS"]
+    timeout = (conf["RESULT_CONNECT_TIMEOUT_SECONDS"], conf["RESULT_READ_TIMEOUT_SECONDS"])
     digest = hashlib.sha256()
     size = 0
     try:
-        with requests.get(url, stream=True, timeout=(conf["RESULT_CONNECT_TIMEOUT_SECONDS"], conf["RESULT_READ_TIMEOUT_SECONDS"])) as response:
+        with _open_following_redirects(url, timeout=timeout) as response:
             if response.status_code in EXPIRED_STATUSES:
                 raise _LinkExpired(f"{response.status_code} from the result URL")
             if response.status_code != 200:
                 raise ResultUnreachable(f"HTTP {response.status_code} from the result URL")
             with path.open("wb") as out:
-                for chunk in response.iter_content(CHUNK_BYTES):
+                while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
                     size += len(chunk)
                     if size > conf["RESULT_MAX_BYTES"]:
                         raise ResultRejected("the result is larger than RESULT_MAX_BYTES")
@@ -118,11 +128,26 @@ def download(url: str, path: Path) -> tuple[str, int]:
                         raise ResultUnreachable("the download took too long")
                     digest.update(chunk)
                     out.write(chunk)
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise ResultUnreachable(f"download failed ({type(exc).__name__})") from exc
     if size == 0:
         raise ResultRejected("the result is empty")
     return digest.hexdigest(), size
+
+
+def _open_following_redirects(url: str, *, timeout: tuple[float, float]) -> requests.Response:
+    conf = settings.PIPELINE
+    for hop in range(conf["RESULT_MAX_REDIRECTS"] + 1):
+        if hop or not conf["RESULT_ALLOW_PRIVATE_URLS"]:
+            problem = public_url_problem(url, name="The result URL")
+            if problem:
+                raise ResultRejected(f"{problem} ({'a redirect' if hop else 'as given'})")
+        response = requests.get(url, stream=True, timeout=timeout, allow_redirects=False)
+        if not response.is_redirect:
+            return response
+        url = urljoin(url, response.headers["Location"])
+        response.close()
+    raise ResultUnreachable(f"more than {conf['RESULT_MAX_REDIRECTS']} redirects")
 
 
 def fresh_result_url(job: GenerationJob, provider: VideoProvider) -> str:

@@ -424,7 +424,11 @@ def _job_with_key(project: Project, key: str) -> GenerationJob | None:
 
 
 def job_create_once(
-    *, created_by: AbstractBaseUser | None, idempotency_key: str | None, **inputs: Any
+    *,
+    created_by: AbstractBaseUser | None,
+    idempotency_key: str | None,
+    wait_for_credits: bool = False,
+    **inputs: Any,
 ) -> tuple[GenerationJob, bool]:
     """Create a job (see `pipeline.job_create`), once per idempotency key within the team.
 
@@ -436,10 +440,14 @@ def job_create_once(
         existing = _job_with_key(project, idempotency_key)
         if existing is not None:
             return _replayed(existing, inputs), False
+    spec = pipeline.job_prepare(**inputs)
     try:
         with transaction.atomic():
-            job = pipeline.job_create(
-                created_by=created_by, idempotency_key=idempotency_key or None, **inputs
+            [job] = pipeline.jobs_queue(
+                [spec],
+                created_by=created_by,
+                idempotency_keys=[idempotency_key or None],
+                wait_for_credits=wait_for_credits,
             )
     except IntegrityError:
         # The same key was used by a request running beside this one, which saved first.
@@ -488,7 +496,7 @@ def jobs_prepare_batch(
         project: Project = inputs["project"]
         so_far = batch_usd.get(project.pk, Decimal("0"))
         try:
-            spec = pipeline.job_prepare(**inputs, check_budget=False)
+            spec = pipeline.job_prepare(**inputs)
         except ValidationError as exc:
             errors[index] = exc.message_dict
             continue
@@ -510,6 +518,7 @@ def jobs_create_batch(
     created_by: AbstractBaseUser | None,
     items: list[dict[str, Any]],
     idempotency_key: str | None = None,
+    wait_for_credits: bool = False,
 ) -> tuple[list[GenerationJob], bool]:
     """Create every job of a batch, or none of them. Returns (jobs, created).
 
@@ -523,14 +532,15 @@ def jobs_create_batch(
     specs, _ = jobs_prepare_batch(items=items)
     try:
         with transaction.atomic():
-            jobs = [
-                pipeline.job_save(
-                    spec,
-                    created_by=created_by,
-                    idempotency_key=batch_key(idempotency_key, index) if idempotency_key else None,
-                )
-                for index, spec in enumerate(specs)
-            ]
+            jobs = pipeline.jobs_queue(
+                specs,
+                created_by=created_by,
+                idempotency_keys=[
+                    batch_key(idempotency_key, index) if idempotency_key else None
+                    for index in range(len(specs))
+                ],
+                wait_for_credits=wait_for_credits,
+            )
     except IntegrityError:
         replay = _batch_replay(items, idempotency_key) if idempotency_key else None
         if replay is None:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import datetime
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from billing.models import Price
-from billing.selectors import price_for
+from billing.selectors import PriceMissing, price_for
 from videos.models import IN_FLIGHT_STATES, GenerationJob, JobEvent, JobState, ProviderAccount
 from videos.providers import get_provider
 from videos.providers.base import Action, ProviderError, VideoProvider
@@ -33,6 +34,58 @@ CREDIT_PAUSE_CODES = {"402", "credits"}
 def account_for(provider: str) -> ProviderAccount:
     account, _ = ProviderAccount.objects.get_or_create(provider=provider)
     return account
+
+
+@dataclass(frozen=True)
+class Balance:
+    """The provider balance (as last seen) against what queued jobs and new ones will take."""
+
+    credits_left: Decimal | None  # None: never read yet, so nothing is refused for it
+    checked_at: datetime.datetime | None
+    queued_credits: int  # jobs already waiting to be submitted
+    credits_needed: int
+
+    @property
+    def available(self) -> Decimal | None:
+        return None if self.credits_left is None else self.credits_left - self.queued_credits
+
+    @property
+    def covers(self) -> bool:
+        return self.available is None or self.available >= self.credits_needed
+
+    @property
+    def message(self) -> str:
+        if self.covers:
+            return ""
+        return (
+            f"The provider account has {self.credits_left} credits left, {self.queued_credits} "
+            f"of them for jobs already queued, and these jobs need {self.credits_needed}. Add "
+            "credits, or queue them to wait until the balance can pay "
+            '(API: "wait_for_credits": true).'
+        )
+
+
+def balance_for(*, credits_needed: int, provider: str = "kie") -> Balance:
+    """Whether the cached provider balance can pay for `credits_needed` beside queued jobs."""
+    account = account_for(provider)
+    queued = (
+        GenerationJob.objects.filter(provider=provider, state=JobState.QUEUED)
+        .values("duration", "sound")
+        .annotate(jobs=Count("pk"))
+    )
+    queued_credits = 0
+    for row in queued:
+        try:
+            credits = price_for(duration=row["duration"], sound=row["sound"], provider=provider).credits
+        except PriceMissing:
+            continue
+        queued_credits += credits * row["jobs"]
+    return Balance(
+        credits_left=account.credits_left,
+        checked_at=account.credits_checked_at,
+        queued_credits=queued_credits,
+        credits_needed=credits_needed,
+    )
 
 
 def claim_submission_slot(job: GenerationJob) -> float | None:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from videos import pipeline
 from videos.models import GenerationJob, ProviderAccount
 from videos.providers import get_provider
-from videos.providers.base import CallbackRejected
+from videos.providers.base import CallbackMalformed, CallbackRejected
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,11 @@ def kie_callback(request: HttpRequest, job_id: str, token: str) -> JsonResponse:
     if declared > limit:
         return _answer(413, "callback body too large", status=413)
 
-    job = GenerationJob.objects.filter(pk=job_id).only("pk", "callback_token", "provider").first()
+    job = (
+        GenerationJob.objects.filter(pk=job_id)
+        .only("pk", "callback_token", "provider", "state", "provider_error_code", "canceled_by_user")
+        .first()
+    )
     if job is None or not hmac.compare_digest(job.callback_token.encode(), token.encode()):
         return _answer(404, "not found", status=404)
 
@@ -60,6 +64,9 @@ def kie_callback(request: HttpRequest, job_id: str, token: str) -> JsonResponse:
         return _answer(413, "callback body too large", status=413)
     try:
         status = get_provider(job.provider).parse_callback(body, request.headers)
+    except CallbackMalformed as exc:
+        logger.warning("Unreadable callback for job %s: %s", job.pk, exc)
+        return _answer(400, "malformed callback", status=400)
     except CallbackRejected as exc:
         logger.warning("Rejected a callback for job %s: %s", job.pk, exc)
         return _answer(401, "rejected", status=401)

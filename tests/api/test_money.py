@@ -20,6 +20,9 @@ def test_an_estimate_prices_a_job_and_saves_nothing(vic_api, job_body):
     assert response.status_code == 200
     assert response.json() == {
         "estimated_cost_usd": "1.1000", "jobs": ["1.1000"], "within_budget": True, "budget_message": "",
+        # The balance was never read: nothing is refused for it.
+        "provider_credits_left": None, "provider_credits_checked_at": None, "credits_queued": 0,
+        "credits_needed": 220, "within_balance": True, "balance_message": "",
     }
     assert not GenerationJob.objects.exists()
     assert not LedgerEntry.objects.exists()

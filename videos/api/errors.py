@@ -51,6 +51,8 @@ def _translated(exc: Exception) -> Exception:
         return exceptions.ValidationError({"jobs": exc.errors})
     if isinstance(exc, pipeline.BudgetExceeded):
         return PaymentRequired(str(exc))
+    if isinstance(exc, pipeline.CreditsShort):
+        return PaymentRequired(str(exc), code="insufficient_credits")
     if isinstance(exc, services.Conflict):
         return Conflict(str(exc), code=exc.code)
     if isinstance(exc, RequestDataTooBig):
@@ -92,7 +94,8 @@ class ErrorSerializer(serializers.Serializer):
 ERROR_DESCRIPTIONS = {
     400: "Invalid input: each field with its messages (`non_field_errors` for the whole body).",
     401: "No or invalid credentials.",
-    402: "The project's monthly budget cannot cover the job(s).",
+    402: "The project's monthly budget (`budget_exceeded`) or the provider balance "
+    "(`insufficient_credits`) cannot cover the job(s).",
     403: "Your role in the team does not allow this.",
     404: "Not found among your teams' objects.",
     409: "Conflicts with the current state.",

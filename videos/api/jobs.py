@@ -108,16 +108,36 @@ def job_inputs(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+WAIT_FOR_CREDITS_HELP = (
+    "Queue even when the provider balance cannot pay for the jobs now: they wait until credits "
+    "are added. Without it such a request is refused (402, `insufficient_credits`)."
+)
+
+
 class BatchInputSerializer(serializers.Serializer):
     jobs = JobInputSerializer(many=True, allow_empty=False, max_length=BATCH_MAX_JOBS)
 
 
-def job_body(request: Request) -> JobInputSerializer:
+class BatchCreateSerializer(BatchInputSerializer):
+    wait_for_credits = serializers.BooleanField(default=False, help_text=WAIT_FOR_CREDITS_HELP)
+
+
+class JobCreateSerializer(JobInputSerializer):
+    wait_for_credits = serializers.BooleanField(default=False, help_text=WAIT_FOR_CREDITS_HELP)
+
+
+class JobCreateFormSerializer(JobFormSerializer):
+    wait_for_credits = serializers.BooleanField(default=False, help_text=WAIT_FOR_CREDITS_HELP)
+
+
+def job_body(request: Request, *, creating: bool = False) -> JobInputSerializer:
     """The job body, read as multipart (with an image) or JSON, validated."""
     form = request.content_type.startswith("multipart/")
-    body = (JobFormSerializer if form else JobInputSerializer)(
-        data=request.data, context={"request": request}
-    )
+    if creating:
+        serializer: type[JobInputSerializer] = JobCreateFormSerializer if form else JobCreateSerializer
+    else:
+        serializer = JobFormSerializer if form else JobInputSerializer
+    body = serializer(data=request.data, context={"request": request})
     body.is_valid(raise_exception=True)
     return body
 
@@ -200,7 +220,7 @@ class JobListApi(ApiView):
     @extend_schema(
         operation_id="jobs_create",
         parameters=[IDEMPOTENCY_PARAMETER],
-        request={"application/json": JobInputSerializer, "multipart/form-data": JobFormSerializer},
+        request={"application/json": JobCreateSerializer, "multipart/form-data": JobCreateFormSerializer},
         responses={
             201: JobSerializer,
             200: OpenApiResponse(JobSerializer, description="The job this Idempotency-Key made."),
@@ -210,10 +230,14 @@ class JobListApi(ApiView):
     )
     def post(self, request: Request) -> Response:
         key = idempotency_key(request)
-        inputs = job_inputs(job_body(request).validated_data)
+        body = job_body(request, creating=True).validated_data
+        inputs = job_inputs(body)
         require_editor_of(request, [inputs])
         job, created = services.job_create_once(
-            created_by=request.user, idempotency_key=key, **inputs
+            created_by=request.user,
+            idempotency_key=key,
+            wait_for_credits=body["wait_for_credits"],
+            **inputs,
         )
         return Response(
             job_data(request, job), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -228,7 +252,7 @@ class JobBatchApi(ApiView):
     @extend_schema(
         operation_id="jobs_batch_create",
         parameters=[IDEMPOTENCY_PARAMETER],
-        request=BatchInputSerializer,
+        request=BatchCreateSerializer,
         responses={
             201: JobBatchOutputSerializer,
             200: OpenApiResponse(JobBatchOutputSerializer, description="The jobs this key made."),
@@ -240,12 +264,15 @@ class JobBatchApi(ApiView):
     )
     def post(self, request: Request) -> Response:
         key = idempotency_key(request)
-        body = BatchInputSerializer(data=request.data, context={"request": request})
+        body = BatchCreateSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
         items = [job_inputs(item) for item in body.validated_data["jobs"]]
         require_editor_of(request, items)
         jobs, created = services.jobs_create_batch(
-            created_by=request.user, items=items, idempotency_key=key
+            created_by=request.user,
+            items=items,
+            idempotency_key=key,
+            wait_for_credits=body.validated_data["wait_for_credits"],
         )
         data = {
             "jobs": JobSerializer(

@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import selectors as billing_selectors
-from videos import selectors, services
+from videos import pipeline, selectors, services
 from videos.api.base import ApiView
 from videos.api.errors import error_responses
 from videos.api.jobs import (
@@ -48,6 +48,17 @@ class EstimateSerializer(serializers.Serializer):
         help_text="Whether the budgets would accept these jobs now."
     )
     budget_message = serializers.CharField(help_text="Why not, when they would not.")
+    provider_credits_left = serializers.DecimalField(
+        **MONEY, allow_null=True,
+        help_text="The provider balance as last seen (null: not read yet).",
+    )
+    provider_credits_checked_at = serializers.DateTimeField(allow_null=True)
+    credits_queued = serializers.IntegerField(help_text="Credits that jobs already queued will take.")
+    credits_needed = serializers.IntegerField(help_text="Credits these jobs will take.")
+    within_balance = serializers.BooleanField(
+        help_text="Whether the balance can pay for these beside the queued jobs."
+    )
+    balance_message = serializers.CharField(help_text="Why not, when it cannot.")
 
 
 class EstimateApi(ApiView):
@@ -76,6 +87,7 @@ class EstimateApi(ApiView):
             items = [job_inputs(job_body(request).validated_data)]
         specs, refusal = services.jobs_prepare_batch(items=items, refuse_over_budget=False)
         prices = [spec.estimated_cost_usd for spec in specs]
+        balance = pipeline.balance_check(specs)
         return Response(
             EstimateSerializer(
                 {
@@ -83,6 +95,12 @@ class EstimateApi(ApiView):
                     "jobs": prices,
                     "within_budget": refusal is None,
                     "budget_message": refusal or "",
+                    "provider_credits_left": balance.credits_left,
+                    "provider_credits_checked_at": balance.checked_at,
+                    "credits_queued": balance.queued_credits,
+                    "credits_needed": balance.credits_needed,
+                    "within_balance": balance.covers,
+                    "balance_message": balance.message,
                 }
             ).data
         )

@@ -42,12 +42,15 @@ class ProviderError(Exception):
         action: Action,
         code: int | None = None,
         retry_after: float | None = None,
+        alert: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.action = action
         self.code = code
         self.retry_after = retry_after
+        # Operators must hear of it even though only one job is affected (a feature switched off).
+        self.alert = alert
 
     def __repr__(self) -> str:
         return f"ProviderError({self.message!r}, action={self.action.value}, code={self.code})"
@@ -55,6 +58,10 @@ class ProviderError(Exception):
 
 class CallbackRejected(Exception):
     """A callback that must change nothing: bad signature, stale timestamp, unparseable body."""
+
+
+class CallbackMalformed(CallbackRejected):
+    """A callback body that cannot be read at all (not JSON, nested too deeply, no task)."""
 
 
 class InvalidRequest(ValueError):

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import time
 from decimal import Decimal, InvalidOperation
@@ -30,6 +31,7 @@ from videos.providers.base import (
     IMAGE_TYPES,
     TEXT_TO_VIDEO,
     Action,
+    CallbackMalformed,
     CallbackRejected,
     GenerationRequest,
     InvalidRequest,
@@ -57,8 +59,10 @@ UPLOAD_PATH = "/api/file-stream-upload"
 TIMESTAMP_HEADER = "x-webhook-timestamp"
 SIGNATURE_HEADER = "x-webhook-signature"
 
-PAUSE_CODES = frozenset({401, 402, 433, 505})
-FAIL_CODES = frozenset({404, 422, 501})
+PAUSE_CODES = frozenset({401, 402, 433})
+# 505: a feature switched off for this request. It fails that job, not the account.
+FAIL_CODES = frozenset({404, 422, 501, 505})
+ALERT_CODES = frozenset({505})
 RETRY_CODES = frozenset({429, 455})
 
 
@@ -198,13 +202,15 @@ class KieProvider(VideoProvider):
         try:
             document = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise CallbackRejected("callback body is not JSON") from None
+            raise CallbackMalformed("callback body is not JSON") from None
+        except RecursionError:
+            raise CallbackMalformed("callback body is nested too deeply") from None
         if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
-            raise CallbackRejected("callback body has no data object")
+            raise CallbackMalformed("callback body has no data object")
         data = document["data"]
         task_id = data.get("taskId")
         if not isinstance(task_id, str) or not task_id:
-            raise CallbackRejected("callback has no taskId")
+            raise CallbackMalformed("callback has no taskId")
         if self._hmac_key is not None:
             self._verify_signature(task_id, headers)
         try:
@@ -334,6 +340,7 @@ class KieProvider(VideoProvider):
             action=action,
             code=code,
             retry_after=retry_after if action is Action.RETRY else None,
+            alert=code in ALERT_CODES,
         )
 
     def _unreadable(
@@ -487,21 +494,27 @@ def _from_millis(value: Any) -> dt.datetime | None:
 
 
 def _retry_after(value: str | None, clock: Callable[[], float]) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date).
+
+    None when there is no usable hint (absent, negative, not a number, infinite): the caller
+    then backs off as it would without one. How long a hint may be is the caller's to cap.
+    """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        return max(0.0, when.timestamp() - clock())
+    if not math.isfinite(seconds) or seconds < 0:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, when.timestamp() - clock())
+    return seconds
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:

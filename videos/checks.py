@@ -1,0 +1,31 @@
+"""Start-up checks of settings that only make sense together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+
+@register()
+def download_ends_before_the_task_timeout(**kwargs: Any) -> list[Error]:
+    """django-q2 kills a task at its timeout and runs it again after `retry`: a download that can
+    outlive the task would be cut off mid-file and then started twice."""
+    conf = settings.PIPELINE
+    longest = (
+        conf["RESULT_DOWNLOAD_TIMEOUT_SECONDS"]
+        + conf["RESULT_CONNECT_TIMEOUT_SECONDS"]
+        + conf["RESULT_READ_TIMEOUT_SECONDS"]
+    )
+    if longest >= settings.Q_CLUSTER["timeout"]:
+        return [
+            Error(
+                f"A result download may take {longest} s (RESULT_DOWNLOAD_TIMEOUT_SECONDS plus the "
+                f"connect and read timeouts), not less than Q_TASK_TIMEOUT_SECONDS "
+                f"({settings.Q_CLUSTER['timeout']} s).",
+                hint="Lower RESULT_DOWNLOAD_TIMEOUT_SECONDS or raise Q_TASK_TIMEOUT_SECONDS.",
+                id="reelforge.E001",
+            )
+        ]
+    return []
