@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/retrieval_bench.py [--megabytes 64 256]
 
-A local HTTP server on 127.0.0.1 serves files of the given sizes; `videos.retrieval.download`
+A local HTTP server on 127.0.0.1 serves files of the given sizes; `videos.jobs.download.download`
 streams each to disk while hashing it. Peak Python allocations (tracemalloc) are printed per
 size: they must not grow with the file.
 """
@@ -26,7 +26,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from videos.retrieval import download  # noqa: E402
+from videos.jobs.download import download  # noqa: E402
 
 
 def serve(folder: Path) -> http.server.ThreadingHTTPServer:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from billing.models import Budget
 from tests.fixtures.data import make_job
-from videos import pipeline
+from videos import jobs
 from videos.models import GenerationJob, JobState, ProviderAccount
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +102,7 @@ def test_cancel_action(admin_client, project):
 
 
 def test_a_pause_is_announced_and_can_be_resumed(admin_client, project):
-    pipeline.submissions_pause("kie", code="401", reason="The API key was refused.")
+    jobs.submissions_pause("kie", code="401", reason="The API key was refused.")
     page = admin_client.get(reverse("admin:videos_generationjob_changelist"))
     assert "Submissions to kie are paused: The API key was refused." in page.content.decode()
 

@@ -24,7 +24,7 @@ from billing import services as billing
 from billing.models import Budget, EntryKind, LedgerEntry
 from billing.selectors import job_ledger_total, project_money
 from tests.fixtures.data import make_job
-from videos import pipeline
+from videos import jobs
 from videos.models import GenerationJob, JobState, Kind, ProviderAccount
 
 S = JobState
@@ -33,7 +33,7 @@ S = JobState
 def create(project, **fields) -> GenerationJob:
     values = {"kind": Kind.TEXT_TO_VIDEO, "prompt_text": "A paper boat on a rainy street"}
     values.update(fields)
-    return pipeline.job_create(project=project, created_by=None, **values)
+    return jobs.job_create(project=project, created_by=None, **values)
 
 
 def png_upload(width: int = 320, height: int = 240) -> SimpleUploadedFile:
@@ -126,10 +126,10 @@ def test_rate_limited_submission_waits_for_the_hint_then_goes(platform, project)
     assert second.submit_after - timezone.now() <= datetime.timedelta(seconds=1)  # the hint
 
     platform.simulator.set_faults(rate_limit=None)
-    pipeline.sweep()  # too early: the hint has not passed
+    jobs.sweep()  # too early: the hint has not passed
     assert platform.simulator.stats()["create_task_calls"] == 2
     time.sleep(max((second.submit_after - timezone.now()).total_seconds(), 0) + 0.05)
-    pipeline.sweep()
+    jobs.sweep()
     platform.wait_for(first)
     platform.wait_for(second)
     assert platform.simulator.stats()["create_task_calls"] == 3
@@ -144,14 +144,14 @@ def test_server_errors_put_the_job_back_with_backoff(platform, project):
     first_wait = job.submit_after
 
     GenerationJob.objects.filter(pk=job.pk).update(submit_after=None)
-    pipeline.sweep()
+    jobs.sweep()
     job.refresh_from_db()
     assert job.submit_attempts == 2
     assert job.submit_after - timezone.now() > datetime.timedelta(seconds=1)  # grew
     assert first_wait is not None
 
     GenerationJob.objects.filter(pk=job.pk).update(submit_after=None)
-    pipeline.sweep()
+    jobs.sweep()
     platform.wait_for(job)
     assert platform.simulator.stats()["create_task_calls"] == 3
 
@@ -160,8 +160,8 @@ def test_a_lost_callback_is_made_good_by_polling(platform, project):
     platform.simulator.set_faults(lost_callback=1)
     job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
     platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
-    assert pipeline.jobs_poll_due() == 0  # not overdue yet
-    assert pipeline.jobs_poll_due(now=later(5)) == 1
+    assert jobs.jobs_poll_due() == 0  # not overdue yet
+    assert jobs.jobs_poll_due(now=later(5)) == 1
     platform.wait_for(job)
     assert_ledger_balanced(job, charged=Decimal("0.2800"))
 
@@ -204,11 +204,11 @@ def test_out_of_credits_pauses_submissions_until_credits_return(platform, projec
     assert health["status"] == "degraded"
     assert "kie" in health["submissions_paused"]
 
-    pipeline.sweep()
+    jobs.sweep()
     assert job.__class__.objects.get(pk=job.pk).state == S.QUEUED  # still no credits
 
     platform.simulator.set_credits(10_000)
-    pipeline.sweep()
+    jobs.sweep()
     platform.wait_for(job)
     assert client.get("/healthz/").json()["status"] == "ok"
 
@@ -224,7 +224,7 @@ def test_a_402_from_create_task_pauses_everything(platform, project):
         assert job.state == S.QUEUED and "paused" in job.state_reason
 
     platform.simulator.set_faults(out_of_credits=False)
-    pipeline.sweep()  # the balance can pay again: resumes by itself
+    jobs.sweep()  # the balance can pay again: resumes by itself
     platform.wait_for(first)
     platform.wait_for(second)
 
@@ -239,11 +239,11 @@ def test_validation_refused_by_the_provider_fails_and_releases(platform, project
 def test_a_job_past_its_deadline_fails_with_a_reason(platform, project):
     platform.simulator.set_faults(lost_callback=1, forced_codes={"recordInfo": 500})
     job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
-    pipeline.jobs_poll_due(now=later(5))
+    jobs.jobs_poll_due(now=later(5))
     job.refresh_from_db()
     assert job.state == S.SUBMITTED  # a failed poll before the deadline just tries again
 
-    pipeline.jobs_poll_due(now=later(16 * 60))
+    jobs.jobs_poll_due(now=later(16 * 60))
     job.refresh_from_db()
     assert job.state == S.FAILED
     assert "15 minutes" in job.state_reason
@@ -251,36 +251,36 @@ def test_a_job_past_its_deadline_fails_with_a_reason(platform, project):
 
 
 def test_cancel_before_submission_releases_everything(platform, project):
-    pipeline.submissions_pause("kie", code="manual", reason="maintenance window")
+    jobs.submissions_pause("kie", code="manual", reason="maintenance window")
     job = create(project)
-    assert pipeline.job_cancel(job) is True
+    assert jobs.job_cancel(job) is True
     job.refresh_from_db()
     assert job.state == S.CANCELED
     assert_ledger_balanced(job, charged=Decimal("0"), reserved=False)
     assert project_money(project).committed_usd == Decimal("0")
     assert platform.simulator.stats()["create_task_calls"] == 0
-    assert pipeline.job_cancel(job) is False
+    assert jobs.job_cancel(job) is False
 
 
 def test_a_clip_that_arrives_after_cancel_is_kept_and_charged(platform, project):
     platform.simulator.set_faults(lost_callback=1)
     job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
-    assert pipeline.job_cancel(job) is True
+    assert jobs.job_cancel(job) is True
     platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
 
-    pipeline.jobs_poll_due(now=later(5))
+    jobs.jobs_poll_due(now=later(5))
     job.refresh_from_db()
     assert job.state == S.CANCELED
     assert job.asset.size_bytes > 0
     assert_ledger_balanced(job, charged=Decimal("0.2800"))
-    pipeline.jobs_poll_due(now=later(60))  # nothing more to do
+    jobs.jobs_poll_due(now=later(60))  # nothing more to do
     assert LedgerEntry.objects.filter(job=job, kind=EntryKind.CHARGE).count() == 1
 
 
 def test_retry_makes_a_new_attempt_with_its_own_history(platform, project):
     platform.simulator.set_faults(generation_failure={"rate": 1, "times": 1})
     failed = platform.wait_for(create(project), [S.FAILED])
-    retry = platform.wait_for(pipeline.job_retry(failed))
+    retry = platform.wait_for(jobs.job_retry(failed))
     assert retry.retry_of == failed
     assert retry.attempt == 2
     assert retry.events.first().to_state == S.QUEUED
@@ -290,19 +290,19 @@ def test_retry_makes_a_new_attempt_with_its_own_history(platform, project):
 def test_a_stale_submission_needs_attention_and_is_never_resent(platform, project):
     job = make_job(project, state=S.SUBMITTING)
     GenerationJob.objects.filter(pk=job.pk).update(updated=timezone.now() - datetime.timedelta(hours=1))
-    counts = pipeline.sweep()
+    counts = jobs.sweep()
     job.refresh_from_db()
     assert counts["needs_attention"] == 1
     assert job.state == S.NEEDS_ATTENTION
     assert platform.simulator.stats()["create_task_calls"] == 0
 
     with pytest.raises(ValidationError):
-        pipeline.job_retry(job)  # it may be paid for already: a person decides first
-    assert pipeline.job_give_up(job) is True
+        jobs.job_retry(job)  # it may be paid for already: a person decides first
+    assert jobs.job_give_up(job) is True
     job.refresh_from_db()
     assert job.state == S.FAILED
     assert_ledger_balanced(job, charged=Decimal("0"), reserved=False)
-    assert pipeline.job_give_up(job) is False
+    assert jobs.job_give_up(job) is False
 
 
 def test_an_interrupted_retrieval_is_retried_by_the_sweep(platform, project):
@@ -311,10 +311,10 @@ def test_an_interrupted_retrieval_is_retried_by_the_sweep(platform, project):
     platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
     status = platform.simulator.provider().get_task(job.provider_task_id)
     # As if a worker died mid-download: the job says retrieving, and nothing was stored.
-    pipeline.transition(job, to=S.RETRIEVING, allowed_from=[S.SUBMITTED, S.GENERATING],
+    jobs.transition(job, to=S.RETRIEVING, allowed_from=[S.SUBMITTED, S.GENERATING],
                         result_url=status.result_urls[0], next_poll_at=None)
     GenerationJob.objects.filter(pk=job.pk).update(updated=timezone.now() - datetime.timedelta(hours=1))
-    assert pipeline.sweep()["retrieving"] == 1
+    assert jobs.sweep()["retrieving"] == 1
     platform.wait_for(job)
 
 
@@ -326,19 +326,19 @@ def test_an_expired_result_link_is_renewed(platform, project):
     good = status.result_urls[0]
     expired = good.replace(good.split("/")[-2], "expired-token")
     assert requests.get(expired, timeout=5).status_code == 404
-    pipeline.transition(job, to=S.RETRIEVING, allowed_from=[S.SUBMITTED, S.GENERATING],
+    jobs.transition(job, to=S.RETRIEVING, allowed_from=[S.SUBMITTED, S.GENERATING],
                         result_url=expired, next_poll_at=None)
-    pipeline.job_retrieve(job.pk)
+    jobs.job_retrieve(job.pk)
     platform.wait_for(job)
 
 
 def test_the_shared_rate_limit_holds_jobs_back(platform, project, settings):
     settings.PIPELINE = {**settings.PIPELINE, "RATE_LIMIT_TASKS": 2, "RATE_LIMIT_WINDOW_SECONDS": 60}
-    jobs = [create(project) for _ in range(3)]
+    created = [create(project) for _ in range(3)]
     assert platform.simulator.stats()["create_task_calls"] == 2
-    jobs[2].refresh_from_db()
-    assert jobs[2].state == S.QUEUED
-    assert "rate limit" in jobs[2].state_reason
+    created[2].refresh_from_db()
+    assert created[2].state == S.QUEUED
+    assert "rate limit" in created[2].state_reason
 
 
 def test_the_in_flight_cap_holds_jobs_back(platform, project, settings):
@@ -355,15 +355,15 @@ def test_the_in_flight_cap_holds_jobs_back(platform, project, settings):
 def test_budget_refuses_at_the_door(platform, project):
     Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("0.50"))
     create(project)  # $0.28
-    with pytest.raises(pipeline.BudgetExceeded, match="cannot cover"):
+    with pytest.raises(jobs.BudgetExceeded, match="cannot cover"):
         create(project)
 
 
 def test_a_job_over_a_lowered_budget_waits_at_submit_until_it_is_raised(platform, project):
-    pipeline.submissions_pause("kie", code="manual", reason="night")
+    jobs.submissions_pause("kie", code="manual", reason="night")
     job = create(project)
     Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("0.10"))
-    pipeline.submissions_resume("kie")
+    jobs.submissions_resume("kie")
     job.refresh_from_db()
     assert job.state == S.QUEUED
     assert job.state_reason.startswith("Waiting for budget")
@@ -372,16 +372,16 @@ def test_a_job_over_a_lowered_budget_waits_at_submit_until_it_is_raised(platform
 
     Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("10"))
     GenerationJob.objects.filter(pk=job.pk).update(submit_after=None)
-    pipeline.sweep()
+    jobs.sweep()
     platform.wait_for(job)
     assert_ledger_balanced(job, charged=Decimal("0.2800"))
 
 
 def test_a_cancel_between_reading_and_reserving_leaves_no_reservation(platform, project):
-    pipeline.submissions_pause("kie", code="manual", reason="night")
+    jobs.submissions_pause("kie", code="manual", reason="night")
     job = create(project)
     seen_by_worker = GenerationJob.objects.get(pk=job.pk)  # read while still queued
-    assert pipeline.job_cancel(job)
+    assert jobs.job_cancel(job)
     assert billing.budget_reserve(job=seen_by_worker) is True
     assert not LedgerEntry.objects.filter(job=job).exists()
 
@@ -392,38 +392,38 @@ def test_a_result_that_cannot_be_stored_needs_attention_and_keeps_its_money(plat
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         dead_url = f"http://127.0.0.1:{closed.getsockname()[1]}/clip.mp4"
-    pipeline.transition(job, to=S.RETRIEVING, allowed_from=[S.SUBMITTED, S.GENERATING],
+    jobs.transition(job, to=S.RETRIEVING, allowed_from=[S.SUBMITTED, S.GENERATING],
                         result_url=dead_url, next_poll_at=None)
 
-    pipeline.job_retrieve(job.pk)
+    jobs.job_retrieve(job.pk)
     job.refresh_from_db()
     assert job.state == S.RETRIEVING  # tries again later
-    pipeline.job_retrieve(job.pk, now=later(2 * 3600))
+    jobs.job_retrieve(job.pk, now=later(2 * 3600))
     job.refresh_from_db()
     assert job.state == S.NEEDS_ATTENTION
     assert job_ledger_total(job)[EntryKind.RESERVE] == job.estimated_cost_usd
     assert job_ledger_total(job)[EntryKind.RELEASE] == Decimal("0")
 
-    assert pipeline.job_give_up(job)  # the provider finished it, so it was paid for
+    assert jobs.job_give_up(job)  # the provider finished it, so it was paid for
     assert_ledger_balanced(job, charged=Decimal("0.28"))
 
 
 def test_a_clip_that_arrives_after_the_deadline_still_succeeds(platform, project):
     platform.simulator.set_faults(lost_callback=1, forced_codes={"recordInfo": 500})
     job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
-    pipeline.jobs_poll_due(now=later(16 * 60))
+    jobs.jobs_poll_due(now=later(16 * 60))
     job.refresh_from_db()
     assert job.state == S.FAILED
 
     platform.simulator.set_faults(forced_codes={})
     platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
-    pipeline.job_apply_status(job, platform.simulator.provider().get_task(job.provider_task_id))
+    jobs.job_apply_status(job, platform.simulator.provider().get_task(job.provider_task_id))
     job = platform.wait_for(job)
     assert job.asset.size_bytes > 0
     assert_ledger_balanced(job, charged=Decimal("0.28"))
 
 
-def test_one_broken_job_does_not_stop_the_sweep(platform, project):
+def test_one_broken_job_does_not_stop_the_sweep(platform, project, monkeypatch):
     platform.simulator.set_faults(lost_callback=1)
     healthy = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
     broken = make_job(project, state=S.SUBMITTED, provider_task_id="task-of-nobody")
@@ -431,18 +431,15 @@ def test_one_broken_job_does_not_stop_the_sweep(platform, project):
     GenerationJob.objects.filter(pk=healthy.pk).update(next_poll_at=timezone.now())
     platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
 
-    real_poll = pipeline.job_poll
+    real_poll = jobs.job_poll
 
     def poll(job, **kwargs):
         if job.pk == broken.pk:
             raise RuntimeError("storage is on fire")
         return real_poll(job, **kwargs)
 
-    pipeline.job_poll = poll
-    try:
-        assert pipeline.sweep(now=later(5))["polled"] == 2
-    finally:
-        pipeline.job_poll = real_poll
+    monkeypatch.setattr("videos.jobs.recovery.job_poll", poll)
+    assert jobs.sweep(now=later(5))["polled"] == 2
     platform.wait_for(healthy)
 
 

@@ -9,12 +9,10 @@ import datetime
 import errno
 import http.server
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import requests
@@ -26,7 +24,8 @@ from billing.models import Budget, EntryKind, LedgerEntry
 from billing.selectors import job_ledger_total, project_money
 from tests.fixtures.simulator import SIMULATOR_HMAC_KEY
 from tests.test_pipeline import assert_ledger_balanced, create, later, png_upload
-from videos import image_urls, pipeline, retrieval
+from videos import image_urls, jobs
+from videos.jobs import download as retrieval
 from videos.models import GenerationJob, JobState, Kind, ProviderAccount
 from videos.providers.kie import sign_callback
 
@@ -81,7 +80,7 @@ def file_server() -> Iterator[tuple[str, dict]]:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_job_creation_never_oversubscribes_the_budget(project):
-    pipeline.submissions_pause("kie", code="manual", reason="hold submissions for the race")
+    jobs.submissions_pause("kie", code="manual", reason="hold submissions for the race")
     Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("1.10"))
     start = threading.Barrier(8)
     outcomes: list[str] = []
@@ -91,7 +90,7 @@ def test_concurrent_job_creation_never_oversubscribes_the_budget(project):
             start.wait()
             create(project, duration=10, sound=True)  # $1.10: exactly the cap
             outcomes.append("created")
-        except pipeline.BudgetExceeded:
+        except jobs.BudgetExceeded:
             outcomes.append("refused")
         finally:
             connection.close()
@@ -108,16 +107,16 @@ def test_concurrent_job_creation_never_oversubscribes_the_budget(project):
 
 
 def test_a_job_still_waiting_for_budget_at_month_end_fails_and_holds_nothing(platform, project):
-    pipeline.submissions_pause("kie", code="manual", reason="night")
+    jobs.submissions_pause("kie", code="manual", reason="night")
     job = create(project)
     Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("0.10"))
-    pipeline.submissions_resume("kie")
+    jobs.submissions_resume("kie")
     job.refresh_from_db()
     assert job.state == S.QUEUED and job.state_reason.startswith("Waiting for budget")
 
     next_month = (job.created.replace(day=1) + datetime.timedelta(days=32)).replace(day=1, hour=0)
     Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("10"))  # a new month
-    pipeline.sweep(now=next_month + datetime.timedelta(minutes=1))
+    jobs.sweep(now=next_month + datetime.timedelta(minutes=1))
     job.refresh_from_db()
     assert job.state == S.FAILED
     assert job.provider_error_code == "budget_month_ended"
@@ -171,11 +170,11 @@ def test_an_image_the_provider_refuses_for_good_fails_the_job_and_releases(platf
 
 
 def test_a_stored_image_that_is_no_image_fails_the_job_instead_of_crashing(platform, project):
-    pipeline.submissions_pause("kie", code="manual", reason="night")
+    jobs.submissions_pause("kie", code="manual", reason="night")
     job = create(project, kind=Kind.IMAGE_TO_VIDEO, source_image=png_upload())
     with job.source_image.storage.open(job.source_image.name, "wb") as stored:
         stored.write(b"not an image at all")
-    pipeline.submissions_resume("kie")
+    jobs.submissions_resume("kie")
     job.refresh_from_db()
     assert job.state == S.FAILED
     assert job.provider_error_code == "invalid"
@@ -193,7 +192,7 @@ def test_a_failing_upload_backs_off_and_gives_up_after_its_attempts(platform, pr
             break
         waits.append((job.submit_after - timezone.now()).total_seconds())
         GenerationJob.objects.filter(pk=job.pk).update(submit_after=None)
-        pipeline.job_submit(job.pk)
+        jobs.job_submit(job.pk)
     job.refresh_from_db()
     assert job.state == S.FAILED
     assert "3 attempts" in job.state_reason
@@ -218,7 +217,7 @@ def test_a_storage_error_is_a_retrieval_failure_and_ends_in_needs_attention(
     assert job.state == S.RETRIEVING
     assert "No space left" in job.state_reason  # the error went through the failure path
 
-    counts = pipeline.sweep(now=later(2 * 3600))  # past the retrieval deadline
+    counts = jobs.sweep(now=later(2 * 3600))  # past the retrieval deadline
     job.refresh_from_db()
     assert job.state == S.NEEDS_ATTENTION
     assert counts["retrieval_gave_up"] == 1
@@ -356,7 +355,7 @@ def test_deeply_nested_json_to_the_callback_view_is_a_400(platform, project):
 
 
 def test_image_urls_are_resolved_before_any_transaction_opens(project, monkeypatch):
-    pipeline.submissions_pause("kie", code="manual", reason="night")
+    jobs.submissions_pause("kie", code="manual", reason="night")
     seen: list[bool] = []
     # The resolver may run on another thread: look at this thread's connection. pytest-django
     # wraps each test in a transaction; count only the ones the code opens.
@@ -415,7 +414,7 @@ def test_a_timed_out_job_keeps_being_polled_and_an_over_budget_late_charge_is_fl
 ):
     platform.simulator.set_faults(lost_callback=1, forced_codes={"recordInfo": 500})
     job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
-    pipeline.jobs_poll_due(now=later(16 * 60))
+    jobs.jobs_poll_due(now=later(16 * 60))
     job.refresh_from_db()
     assert job.state == S.FAILED and job.provider_error_code == "timeout"
     assert project_money(project).reserved_usd == Decimal("0")
@@ -424,7 +423,7 @@ def test_a_timed_out_job_keeps_being_polled_and_an_over_budget_late_charge_is_fl
     Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("0.10"))
     platform.simulator.set_faults(forced_codes={})
     platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
-    assert pipeline.jobs_poll_due(now=later(60 * 60)) == 1
+    assert jobs.jobs_poll_due(now=later(60 * 60)) == 1
     job = platform.wait_for(job)
     assert_ledger_balanced(job, charged=Decimal("0.2800"))
     assert "budget" in job.charge_discrepancy
@@ -433,13 +432,13 @@ def test_a_timed_out_job_keeps_being_polled_and_an_over_budget_late_charge_is_fl
 def test_a_timed_out_job_stops_being_polled_once_its_result_would_have_expired(platform, project):
     platform.simulator.set_faults(lost_callback=1, forced_codes={"recordInfo": 500})
     job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
-    pipeline.jobs_poll_due(now=later(16 * 60))
+    jobs.jobs_poll_due(now=later(16 * 60))
     job.refresh_from_db()
     assert job.next_poll_at is not None
-    assert pipeline.jobs_poll_due(now=later(25 * 3600)) == 1
+    assert jobs.jobs_poll_due(now=later(25 * 3600)) == 1
     job.refresh_from_db()
     assert job.next_poll_at is None
-    assert pipeline.jobs_poll_due(now=later(26 * 3600)) == 0
+    assert jobs.jobs_poll_due(now=later(26 * 3600)) == 0
 
 
 # --- 12. Batch intake ignores the provider balance ------------------------------------------
@@ -461,7 +460,7 @@ def test_a_batch_the_provider_balance_cannot_pay_for_is_refused(
 ):
     from tests.api.conftest import client_for
 
-    pipeline.submissions_pause("kie", code="manual", reason="only intake is under test")
+    jobs.submissions_pause("kie", code="manual", reason="only intake is under test")
     Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("1000"))
     account_with_credits(3 * 110)  # three 5 s clips with sound
     api = client_for(alice)

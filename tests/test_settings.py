@@ -214,7 +214,7 @@ def test_an_empty_variable_counts_as_unset():
 
 
 def test_a_result_download_gives_up_after_the_read_timeout(settings, tmp_path):
-    from videos.retrieval import ResultUnreachable, download
+    from videos.jobs.download import ResultUnreachable, download
 
     settings.PIPELINE = {**settings.PIPELINE, "RESULT_READ_TIMEOUT_SECONDS": 0.3}
     silent = socket.create_server(("127.0.0.1", 0))

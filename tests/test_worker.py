@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_q.conf import Conf
 
 from tests.fixtures.platform import FAST_PIPELINE
-from videos import pipeline
+from videos import jobs
 from videos.models import GenerationJob, JobState, Kind
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ def start_worker(worker_env: dict[str, str], tmp_path: Path, monkeypatch: Any) -
 
 
 def create(project: Any) -> GenerationJob:
-    return pipeline.job_create(
+    return jobs.job_create(
         project=project, created_by=None, kind=Kind.TEXT_TO_VIDEO, prompt_text="Lanterns over a lake"
     )
 
@@ -148,7 +148,7 @@ def test_a_worker_killed_mid_submission_leaves_a_job_that_needs_attention(
     assert platform.simulator.stats()["create_task_calls"] == 1
 
     settings.PIPELINE = {**settings.PIPELINE, "STALE_STEP_SECONDS": 1}
-    pipeline.sweep(now=timezone.now() + datetime.timedelta(seconds=2))
+    jobs.sweep(now=timezone.now() + datetime.timedelta(seconds=2))
     job.refresh_from_db()
     assert job.state == S.NEEDS_ATTENTION
     assert "not sent again" in job.state_reason

@@ -18,7 +18,19 @@ from rest_framework.authtoken.models import TokenProxy
 
 from billing.models import Budget
 from billing.selectors import job_ledger_total
-from videos import pipeline, services
+from videos import services
+from videos.jobs import (
+    BudgetExceeded,
+    CreditsShort,
+    balance_check,
+    budget_check,
+    job_cancel,
+    job_give_up,
+    job_prepare,
+    job_retry,
+    jobs_queue,
+    submissions_resume,
+)
 from videos.models import (
     Asset,
     GenerationJob,
@@ -500,16 +512,16 @@ class GenerationJobCreateForm(forms.ModelForm):
         if self.errors:
             return cleaned
         try:
-            self.spec = pipeline.job_prepare(**self.job_inputs())
-            pipeline.budget_check(self.spec.project, self.spec.estimated_cost_usd)
-            balance = pipeline.balance_check([self.spec])
+            self.spec = job_prepare(**self.job_inputs())
+            budget_check(self.spec.project, self.spec.estimated_cost_usd)
+            balance = balance_check([self.spec])
             if not balance.covers:
-                raise pipeline.CreditsShort(balance.message)
+                raise CreditsShort(balance.message)
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 field = {"image_url": "source_image_url"}.get(field, field)
                 self.add_error(field if field in self.fields else None, messages)
-        except (pipeline.BudgetExceeded, pipeline.CreditsShort) as exc:
+        except (BudgetExceeded, CreditsShort) as exc:
             self.add_error(None, str(exc))
         return cleaned
 
@@ -585,7 +597,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
         # must not hold the database's write lock, and the pipeline makes its own transactions.
         try:
             return self._changeform_view(request, *args, **kwargs)
-        except (pipeline.BudgetExceeded, pipeline.CreditsShort) as exc:
+        except (BudgetExceeded, CreditsShort) as exc:
             # Checked on the form; only a request racing this one gets here.
             self.message_user(request, str(exc), level=messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
@@ -593,7 +605,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
     def save_form(self, request: HttpRequest, form: Any, change: bool) -> GenerationJob:
         if change:
             return super().save_form(request, form, change)
-        [job] = pipeline.jobs_queue([form.spec], created_by=request.user)
+        [job] = jobs_queue([form.spec], created_by=request.user)
         return job
 
     def save_model(self, request: HttpRequest, obj: GenerationJob, form: Any, change: bool) -> None:
@@ -616,15 +628,15 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request: HttpRequest, queryset: Any) -> None:
-        canceled = sum(pipeline.job_cancel(job, by=request.user) for job in queryset)
+        canceled = sum(job_cancel(job, by=request.user) for job in queryset)
         self.message_user(request, f"Canceled {canceled} of {queryset.count()} jobs.")
 
     @admin.action(description="Retry selected failed or canceled jobs")
     def retry_jobs(self, request: HttpRequest, queryset: Any) -> None:
         for job in queryset:
             try:
-                new = pipeline.job_retry(job, by=request.user)
-            except (ValidationError, pipeline.BudgetExceeded) as exc:
+                new = job_retry(job, by=request.user)
+            except (ValidationError, BudgetExceeded) as exc:
                 self.message_user(request, f"Job {str(job.pk)[:8]}: {exc}", level=messages.WARNING)
             else:
                 self.message_user(request, f"Job {str(job.pk)[:8]} retried as {str(new.pk)[:8]}.")
@@ -632,7 +644,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark selected jobs that need attention as failed (release)")
     def give_up_jobs(self, request: HttpRequest, queryset: Any) -> None:
-        done = sum(pipeline.job_give_up(job, by=request.user) for job in queryset)
+        done = sum(job_give_up(job, by=request.user) for job in queryset)
         self.message_user(request, f"Marked {done} of {queryset.count()} jobs failed.")
 
 
@@ -649,7 +661,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     @admin.action(description="Resume submissions")
     def resume_submissions(self, request: HttpRequest, queryset: Any) -> None:
         for account in queryset:
-            pipeline.submissions_resume(account.provider)
+            submissions_resume(account.provider)
         self.message_user(request, "Submissions resumed; held jobs are being sent.")
 
 

@@ -1,7 +1,7 @@
 """Teams, their projects and prompts, generation jobs and the clips they produce.
 
 Models hold data rules (constraints, choices, simple properties). Every change of a job's state
-goes through `videos.pipeline`, which updates conditionally and records a `JobEvent`.
+goes through `videos.jobs`, which updates conditionally and records a `JobEvent`.
 """
 
 from __future__ import annotations

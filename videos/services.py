@@ -20,7 +20,13 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from billing.models import Budget, LedgerEntry
-from videos import pipeline
+from videos.jobs import (
+    BudgetExceeded,
+    JobSpec,
+    budget_check,
+    job_prepare,
+    jobs_queue,
+)
 from videos.models import (
     PROMPT_MAX_LENGTH,
     GenerationJob,
@@ -430,7 +436,7 @@ def job_create_once(
     wait_for_credits: bool = False,
     **inputs: Any,
 ) -> tuple[GenerationJob, bool]:
-    """Create a job (see `pipeline.job_create`), once per idempotency key within the team.
+    """Create a job (see `job_create`), once per idempotency key within the team.
 
     Returns (job, created). A key that names a job asking for the same thing returns that job
     (created False); a key already used for a different job raises `IdempotencyKeyReused`.
@@ -440,10 +446,10 @@ def job_create_once(
         existing = _job_with_key(project, idempotency_key)
         if existing is not None:
             return _replayed(existing, inputs), False
-    spec = pipeline.job_prepare(**inputs)
+    spec = job_prepare(**inputs)
     try:
         with transaction.atomic():
-            [job] = pipeline.jobs_queue(
+            [job] = jobs_queue(
                 [spec],
                 created_by=created_by,
                 idempotency_keys=[idempotency_key or None],
@@ -480,14 +486,14 @@ def batch_key(idempotency_key: str, index: int) -> str:
 
 def jobs_prepare_batch(
     *, items: list[dict[str, Any]], refuse_over_budget: bool = True
-) -> tuple[list[pipeline.JobSpec], str | None]:
+) -> tuple[list[JobSpec], str | None]:
     """Validate and price every job of a batch (one job is a batch of one), saving nothing.
 
     Returns the specs and, when a project's budget cannot cover its share of the batch, why
-    (only when `refuse_over_budget` is False: otherwise that raises `pipeline.BudgetExceeded`).
+    (only when `refuse_over_budget` is False: otherwise that raises `BudgetExceeded`).
     Raises `BatchItemInvalid` with every job's errors when any job is invalid.
     """
-    specs: list[pipeline.JobSpec] = []
+    specs: list[JobSpec] = []
     errors: dict[int, dict[str, list[str]]] = {}
     # Each project's budget must cover all of the batch's jobs in it, not each one alone.
     batch_usd: dict[int, Decimal] = {}
@@ -496,20 +502,20 @@ def jobs_prepare_batch(
         project: Project = inputs["project"]
         so_far = batch_usd.get(project.pk, Decimal("0"))
         try:
-            spec = pipeline.job_prepare(**inputs)
+            spec = job_prepare(**inputs)
         except ValidationError as exc:
             errors[index] = exc.message_dict
             continue
         try:
-            pipeline.budget_check(project, spec.estimated_cost_usd, extra_usd=so_far)
-        except pipeline.BudgetExceeded as exc:
+            budget_check(project, spec.estimated_cost_usd, extra_usd=so_far)
+        except BudgetExceeded as exc:
             refusal = refusal or (f"Job {index}: {exc}" if len(items) > 1 else str(exc))
         batch_usd[project.pk] = so_far + spec.estimated_cost_usd
         specs.append(spec)
     if errors:
         raise BatchItemInvalid(errors)
     if refusal is not None and refuse_over_budget:
-        raise pipeline.BudgetExceeded(refusal)
+        raise BudgetExceeded(refusal)
     return specs, refusal
 
 
@@ -532,7 +538,7 @@ def jobs_create_batch(
     specs, _ = jobs_prepare_batch(items=items)
     try:
         with transaction.atomic():
-            jobs = pipeline.jobs_queue(
+            jobs = jobs_queue(
                 specs,
                 created_by=created_by,
                 idempotency_keys=[

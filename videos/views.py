@@ -9,7 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from videos import pipeline
+from videos.jobs import callback_accept
 from videos.models import GenerationJob, ProviderAccount
 from videos.providers import get_provider
 from videos.providers.base import CallbackMalformed, CallbackRejected
@@ -71,5 +71,5 @@ def kie_callback(request: HttpRequest, job_id: str, token: str) -> JsonResponse:
         logger.warning("Rejected a callback for job %s: %s", job.pk, exc)
         return _answer(401, "rejected", status=401)
 
-    pipeline.callback_accept(job, status, verified=bool(settings.KIE_WEBHOOK_HMAC_KEY))
+    callback_accept(job, status, verified=bool(settings.KIE_WEBHOOK_HMAC_KEY))
     return _answer(200, "success")

@@ -386,9 +386,9 @@ def test_a_batch_is_priced_as_a_whole_against_the_budget(alice_api, project, job
 
 
 def test_a_batch_saves_nothing_when_a_save_fails_midway(alice_api, job_body, monkeypatch):
-    from videos import pipeline
+    from videos.jobs import create
 
-    real_save = pipeline.job_save
+    real_save = create.job_save
     calls = []
 
     def failing_save(spec, **kwargs):
@@ -397,7 +397,7 @@ def test_a_batch_saves_nothing_when_a_save_fails_midway(alice_api, job_body, mon
             raise RuntimeError("disk full")
         return real_save(spec, **kwargs)
 
-    monkeypatch.setattr(pipeline, "job_save", failing_save)
+    monkeypatch.setattr(create, "job_save", failing_save)
     with pytest.raises(RuntimeError):
         alice_api.post(f"{JOBS}batch/", {"jobs": [job_body] * 4})
     assert not GenerationJob.objects.exists()

@@ -1,2 +1,2 @@
 """Reelforge's REST API, version 1: thin views over `videos.services`, `videos.selectors` and
-`videos.pipeline`, each with its own small input and output serializers."""
+`videos.jobs`, each with its own small input and output serializers."""

@@ -18,7 +18,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from videos import pipeline, services
+from videos import services
+from videos.jobs import BudgetExceeded, CreditsShort
 
 
 class PaymentRequired(exceptions.APIException):
@@ -49,9 +50,9 @@ def _translated(exc: Exception) -> Exception:
         return exceptions.ValidationError(serializers.as_serializer_error(exc))
     if isinstance(exc, services.BatchItemInvalid):
         return exceptions.ValidationError({"jobs": exc.errors})
-    if isinstance(exc, pipeline.BudgetExceeded):
+    if isinstance(exc, BudgetExceeded):
         return PaymentRequired(str(exc))
-    if isinstance(exc, pipeline.CreditsShort):
+    if isinstance(exc, CreditsShort):
         return PaymentRequired(str(exc), code="insufficient_credits")
     if isinstance(exc, services.Conflict):
         return Conflict(str(exc), code=exc.code)

@@ -17,7 +17,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from videos import pipeline, selectors, services
+from videos import selectors, services
 from videos.api.base import (
     PAGE_PARAMETERS,
     ApiView,
@@ -36,6 +36,7 @@ from videos.api.serializers import (
     choice,
     prompt_field,
 )
+from videos.jobs import job_cancel, job_retry
 from videos.models import AspectRatio, Duration, GenerationJob, JobState, Kind, Role
 from videos.providers.base import IMAGE_MAX_BYTES
 
@@ -308,7 +309,7 @@ class JobCancelApi(ApiView):
     def post(self, request: Request, job_id: str) -> Response:
         job = _job(request, job_id)
         require_role(request.user, job.team_id, Role.EDITOR)
-        if not pipeline.job_cancel(job, by=request.user):
+        if not job_cancel(job, by=request.user):
             job.refresh_from_db()
             raise Conflict(f"The job has already ended ({job.state}).", code="job_ended")
         return Response(job_data(request, job))
@@ -326,7 +327,7 @@ class JobRetryApi(ApiView):
         job = _job(request, job_id)
         require_role(request.user, job.team_id, Role.EDITOR)
         try:
-            new = pipeline.job_retry(job, by=request.user)
+            new = job_retry(job, by=request.user)
         except DjangoValidationError as exc:
             if "state" in getattr(exc, "error_dict", {}):
                 raise Conflict(" ".join(exc.message_dict["state"]), code="not_retryable") from None

@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import selectors as billing_selectors
-from videos import pipeline, selectors, services
+from videos import selectors, services
 from videos.api.base import ApiView
 from videos.api.errors import error_responses
 from videos.api.jobs import (
@@ -34,6 +34,7 @@ from videos.api.jobs import (
     job_inputs,
 )
 from videos.api.serializers import MONEY, choice
+from videos.jobs import balance_check
 from videos.models import Kind
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -87,7 +88,7 @@ class EstimateApi(ApiView):
             items = [job_inputs(job_body(request).validated_data)]
         specs, refusal = services.jobs_prepare_batch(items=items, refuse_over_budget=False)
         prices = [spec.estimated_cost_usd for spec in specs]
-        balance = pipeline.balance_check(specs)
+        balance = balance_check(specs)
         return Response(
             EstimateSerializer(
                 {

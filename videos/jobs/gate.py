@@ -20,10 +20,16 @@ from django.utils import timezone
 
 from billing.models import Price
 from billing.selectors import PriceMissing, price_for
-from videos.models import IN_FLIGHT_STATES, GenerationJob, JobEvent, JobState, ProviderAccount
+from videos.jobs.states import note, transition
+from videos.models import (
+    IN_FLIGHT_STATES,
+    GenerationJob,
+    JobEvent,
+    JobState,
+    ProviderAccount,
+)
 from videos.providers import get_provider
 from videos.providers.base import Action, ProviderError, VideoProvider
-from videos.transitions import note, transition
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""How a job changes state: one conditional UPDATE and one JobEvent, or nothing at all."""
+"""A job's states and how it changes state: one conditional UPDATE and one JobEvent, or nothing
+at all."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from videos.models import GenerationJob, JobEvent
+from videos.models import GenerationJob, JobEvent, JobState
+
+S = JobState
+# A result may still arrive for these: the provider holds (or may hold) a task of ours.
+AWAITING_RESULT_STATES = (S.SUBMITTING, S.SUBMITTED, S.GENERATING, S.NEEDS_ATTENTION)
+# A job failed with one of these codes was given up on, not refused: a clip may still come.
+GIVEN_UP_CODES = {"timeout", "given_up"}
+# `held_for` of a queued job whose reservation the budget refused.
+HELD_FOR_BUDGET = "budget"
 
 
 def transition(
