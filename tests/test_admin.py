@@ -22,7 +22,7 @@ def form(project, **fields):
     data = {
         "project": project.pk,
         "kind": "text_to_video",
-        "prompt_text": "Fireflies in a jar",
+        "prompt": "Fireflies in a jar",
         "duration": "5",
         "aspect_ratio": "16:9",
     }
@@ -42,13 +42,13 @@ def test_adding_a_job_goes_through_the_pipeline(admin_client, project):
 @pytest.mark.parametrize(
     "fields, message",
     [
-        ({"prompt_text": "x" * 1001}, "at most 1000 characters"),
-        ({"prompt_text": ""}, "1 to 1000 characters"),
+        ({"prompt": "x" * 1001}, "1 to 1000 characters"),
+        ({"prompt": ""}, "1 to 1000 characters"),
         ({"kind": "image_to_video"}, "needs an image"),
         # The provider would fetch it from inside our network: refused.
-        ({"kind": "image_to_video", "source_image_url": "http://127.0.0.1:8000/admin/"}, "public address"),
-        ({"kind": "image_to_video", "source_image_url": "http://169.254.169.254/latest/"}, "public address"),
-        ({"source_image_url": "https://example.com/a.png"}, "Text to video takes no image"),
+        ({"kind": "image_to_video", "image_url": "http://127.0.0.1:8000/admin/"}, "public address"),
+        ({"kind": "image_to_video", "image_url": "http://169.254.169.254/latest/"}, "public address"),
+        ({"image_url": "https://example.com/a.png"}, "Text to video takes no image"),
     ],
 )
 def test_bad_input_is_refused_on_the_form(admin_client, project, fields, message):
@@ -127,3 +127,25 @@ def test_api_tokens_are_listed_and_revoked_without_showing_them(admin_client, al
         assert page.status_code == 200
         assert "alice" in page.content.decode()
         assert token.key not in page.content.decode()
+
+
+def test_a_prompt_and_a_prompt_version_together_are_refused_as_the_api_refuses_them(
+    admin_client, project, alice
+):
+    from tests.api.conftest import client_for
+    from videos.services import prompt_create
+
+    version = prompt_create(
+        project=project, title="Fox", text="A fox in snow", by=alice
+    ).versions.get()
+    admin = admin_client.post(ADD_URL, form(project, prompt_version=version.pk))
+    api = client_for(alice).post(
+        "/api/v1/jobs/",
+        {"project": project.pk, "kind": "text_to_video", "prompt": "Fireflies in a jar",
+         "prompt_version": version.pk},
+        format="json",
+    )
+    message = "Give a prompt or a prompt version, not both."
+    assert admin.status_code == 200 and message in admin.content.decode()
+    assert api.status_code == 400 and api.json()["prompt"] == [message]
+    assert not GenerationJob.objects.exists()

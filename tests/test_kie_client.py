@@ -16,6 +16,7 @@ import requests
 from PIL import Image
 
 from tests.fixtures.simulator import CallbackSink, SimulatorHandle
+from tests.fixtures.waiting import eventually
 from videos.providers import get_provider
 from videos.providers.base import (
     IMAGE_MAX_BYTES,
@@ -48,13 +49,11 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (64, 48)) -> bytes:
 
 
 def wait_until_final(provider: KieProvider, task_id: str, timeout: float = 15.0) -> TaskStatus:
-    deadline = time.monotonic() + timeout
-    while True:
+    def final() -> TaskStatus | None:
         status = provider.get_task(task_id)
-        if status.state.is_final:
-            return status
-        assert time.monotonic() < deadline, f"task {task_id} still {status.state.value}"
-        time.sleep(0.05)
+        return status if status.state.is_final else None
+
+    return eventually(final, timeout=timeout, failure=f"task {task_id} never ended")
 
 
 def free_port() -> int:
@@ -78,7 +77,7 @@ def free_port() -> int:
         ({"sound": "yes"}, "sound", "Sound must be on or off."),
         ({"aspect_ratio": "4:3"}, "aspect_ratio", "Aspect ratio must be 1:1, 16:9 or 9:16."),
         ({"aspect_ratio": None}, "aspect_ratio", "Aspect ratio must be 1:1, 16:9 or 9:16."),
-        ({"image_url": "https://example.com/a.png"}, "image", "Text to video takes no image."),
+        ({"image_url": "https://example.com/a.png"}, "image", "Text to video takes no image; choose image to video to animate one."),
         ({"kind": "audio"}, "kind", "Choose text to video or image to video."),
     ],
 )

@@ -10,7 +10,6 @@ import datetime
 import hashlib
 import io
 import socket
-import time
 from decimal import Decimal
 
 import pytest
@@ -25,15 +24,16 @@ from billing.models import Budget, EntryKind, LedgerEntry
 from billing.selectors import job_ledger_total, project_money
 from tests.fixtures.data import make_job
 from videos import jobs
+from videos.jobs.states import Party
 from videos.models import GenerationJob, JobState, Kind, ProviderAccount
 
 S = JobState
 
 
 def create(project, **fields) -> GenerationJob:
-    values = {"kind": Kind.TEXT_TO_VIDEO, "prompt_text": "A paper boat on a rainy street"}
+    values = {"kind": Kind.TEXT_TO_VIDEO, "prompt": "A paper boat on a rainy street"}
     values.update(fields)
-    return jobs.job_create(project=project, created_by=None, **values)
+    return jobs.job_create(project=project, by=None, **values)
 
 
 def png_upload(width: int = 320, height: int = 240) -> SimpleUploadedFile:
@@ -77,7 +77,7 @@ def test_text_to_video_ends_stored_probed_and_charged(platform, project):
 
 def test_image_to_video_uploads_the_image_and_keeps_its_shape(platform, project):
     job = platform.wait_for(
-        create(project, kind=Kind.IMAGE_TO_VIDEO, source_image=png_upload(320, 240), sound=False)
+        create(project, kind=Kind.IMAGE_TO_VIDEO, image=png_upload(320, 240), sound=False)
     )
     assert job.source_image_url.startswith(platform.simulator.base_url)
     assert job.asset.width > job.asset.height
@@ -128,8 +128,7 @@ def test_rate_limited_submission_waits_for_the_hint_then_goes(platform, project)
     platform.simulator.set_faults(rate_limit=None)
     jobs.sweep()  # too early: the hint has not passed
     assert platform.simulator.stats()["create_task_calls"] == 2
-    time.sleep(max((second.submit_after - timezone.now()).total_seconds(), 0) + 0.05)
-    jobs.sweep()
+    jobs.job_submit(second.pk, now=second.submit_after + datetime.timedelta(seconds=0.05))
     platform.wait_for(first)
     platform.wait_for(second)
     assert platform.simulator.stats()["create_task_calls"] == 3
@@ -311,7 +310,7 @@ def test_an_interrupted_retrieval_is_retried_by_the_sweep(platform, project):
     platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
     status = platform.simulator.provider().get_task(job.provider_task_id)
     # As if a worker died mid-download: the job says retrieving, and nothing was stored.
-    jobs.transition(job, to=S.RETRIEVING, allowed_from=[S.SUBMITTED, S.GENERATING],
+    jobs.transition(job, to=S.RETRIEVING, party=Party.PROVIDER, allowed_from=[S.SUBMITTED, S.GENERATING],
                         result_url=status.result_urls[0], next_poll_at=None)
     GenerationJob.objects.filter(pk=job.pk).update(updated=timezone.now() - datetime.timedelta(hours=1))
     assert jobs.sweep()["retrieving"] == 1
@@ -326,7 +325,7 @@ def test_an_expired_result_link_is_renewed(platform, project):
     good = status.result_urls[0]
     expired = good.replace(good.split("/")[-2], "expired-token")
     assert requests.get(expired, timeout=5).status_code == 404
-    jobs.transition(job, to=S.RETRIEVING, allowed_from=[S.SUBMITTED, S.GENERATING],
+    jobs.transition(job, to=S.RETRIEVING, party=Party.PROVIDER, allowed_from=[S.SUBMITTED, S.GENERATING],
                         result_url=expired, next_poll_at=None)
     jobs.job_retrieve(job.pk)
     platform.wait_for(job)
@@ -392,7 +391,7 @@ def test_a_result_that_cannot_be_stored_needs_attention_and_keeps_its_money(plat
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         dead_url = f"http://127.0.0.1:{closed.getsockname()[1]}/clip.mp4"
-    jobs.transition(job, to=S.RETRIEVING, allowed_from=[S.SUBMITTED, S.GENERATING],
+    jobs.transition(job, to=S.RETRIEVING, party=Party.PROVIDER, allowed_from=[S.SUBMITTED, S.GENERATING],
                         result_url=dead_url, next_poll_at=None)
 
     jobs.job_retrieve(job.pk)

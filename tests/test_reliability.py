@@ -160,7 +160,7 @@ def test_a_reported_charge_below_the_list_price_is_what_is_charged(platform, pro
 
 def test_an_image_the_provider_refuses_for_good_fails_the_job_and_releases(platform, project):
     platform.simulator.set_faults(forced_codes={"upload": 422})
-    job = create(project, kind=Kind.IMAGE_TO_VIDEO, source_image=png_upload())
+    job = create(project, kind=Kind.IMAGE_TO_VIDEO, image=png_upload())
     job.refresh_from_db()
     assert job.state == S.FAILED
     assert job.provider_error_code == "422"
@@ -171,7 +171,7 @@ def test_an_image_the_provider_refuses_for_good_fails_the_job_and_releases(platf
 
 def test_a_stored_image_that_is_no_image_fails_the_job_instead_of_crashing(platform, project):
     jobs.submissions_pause("kie", code="manual", reason="night")
-    job = create(project, kind=Kind.IMAGE_TO_VIDEO, source_image=png_upload())
+    job = create(project, kind=Kind.IMAGE_TO_VIDEO, image=png_upload())
     with job.source_image.storage.open(job.source_image.name, "wb") as stored:
         stored.write(b"not an image at all")
     jobs.submissions_resume("kie")
@@ -184,7 +184,7 @@ def test_a_stored_image_that_is_no_image_fails_the_job_instead_of_crashing(platf
 def test_a_failing_upload_backs_off_and_gives_up_after_its_attempts(platform, project, settings):
     settings.PIPELINE = {**settings.PIPELINE, "UPLOAD_MAX_ATTEMPTS": 3}
     platform.simulator.set_faults(server_error={"rate": 1, "endpoints": ["upload"]})
-    job = create(project, kind=Kind.IMAGE_TO_VIDEO, source_image=png_upload())
+    job = create(project, kind=Kind.IMAGE_TO_VIDEO, image=png_upload())
     waits = []
     for _ in range(5):
         job.refresh_from_db()

@@ -23,9 +23,15 @@ import requests
 from PIL import Image
 
 from tests.fixtures.simulator import SimulatorHandle
+from tests.fixtures.waiting import eventually
 from videos.simulator import Faults, KieSimulator, RenderSettings, SimulatorConfig
 from videos.simulator.faults import FaultRule
-from videos.simulator.rendering import RenderError, frame_size, render_image_to_video, render_text_to_video
+from videos.simulator.rendering import (
+    RenderError,
+    frame_size,
+    render_image_to_video,
+    render_text_to_video,
+)
 from videos.simulator.service import parse_multipart
 
 SMALL = RenderSettings(long_side=160, fps=12)
@@ -64,13 +70,11 @@ class Api:
         return self.get("/api/v1/jobs/recordInfo", params={"taskId": task_id}).json()
 
     def wait_final(self, task_id: str, timeout: float = 15.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
+        def final() -> dict[str, Any] | None:
             data = self.record(task_id)["data"]
-            if data["state"] in ("success", "fail"):
-                return data
-            assert time.monotonic() < deadline, data["state"]
-            time.sleep(0.03)
+            return data if data["state"] in ("success", "fail") else None
+
+        return eventually(final, timeout=timeout, failure=f"task {task_id} never ended")
 
 
 @pytest.fixture
@@ -321,21 +325,20 @@ def test_result_urls_expire_but_a_fresh_link_can_be_had(short_lived_simulator):
     session = requests.Session()
     session.headers["Authorization"] = "Bearer k"
     task_id = session.post(base + CREATE, json=text_body(), timeout=5).json()["data"]["taskId"]
-    deadline = time.monotonic() + 10
-    while (data := session.get(base + "/api/v1/jobs/recordInfo", params={"taskId": task_id}, timeout=5).json()["data"])[
-        "state"
-    ] != "success":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    def done() -> dict[str, Any] | None:
+        record = session.get(base + "/api/v1/jobs/recordInfo", params={"taskId": task_id}, timeout=5)
+        data = record.json()["data"]
+        return data if data["state"] == "success" else None
+
+    data = eventually(done, failure="the task never succeeded")
     url = json.loads(data["resultJson"])["resultUrls"][0]
     assert requests.get(url, timeout=5).status_code == 200
-    time.sleep(0.6)
-    assert requests.get(url, timeout=5).status_code == 404
+    # The simulator's links live 0.5 s: its own clock, which the test cannot move.
+    eventually(lambda: requests.get(url, timeout=5).status_code == 404, timeout=2)
     fresh = session.post(base + "/api/v1/common/download-url", json={"url": url}, timeout=5).json()
     assert fresh["code"] == 200
     assert requests.get(fresh["data"], timeout=5).status_code == 200
-    time.sleep(0.6)
-    assert requests.get(fresh["data"], timeout=5).status_code == 404
+    eventually(lambda: requests.get(fresh["data"], timeout=5).status_code == 404, timeout=2)
 
 
 def test_download_url_refuses_foreign_urls(api):
@@ -448,7 +451,7 @@ def test_rate_limit_accepts_n_per_window_then_answers_429_with_http_200(kie_simu
     assert [r.status_code for r in codes] == [200] * 5
     assert [r.json()["code"] for r in codes] == [200, 200, 200, 429, 429]
     assert "Retry-After" not in codes[-1].headers
-    time.sleep(0.55)
+    time.sleep(0.55)  # the window runs on the simulator's own clock, out of the test's reach
     assert api.create()["code"] == 200
     stats = kie_simulator.stats()
     assert (stats["create_task_calls"], stats["tasks_created"], stats["rejected"]["createTask:429"]) == (6, 4, 2)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 from django_q.conf import Conf
+from django_q.models import Task
 
 from tests.fixtures.platform import FAST_PIPELINE
+from tests.fixtures.waiting import eventually
 from videos import jobs
 from videos.models import GenerationJob, JobState, Kind
 
@@ -101,7 +102,7 @@ def start_worker(worker_env: dict[str, str], tmp_path: Path, monkeypatch: Any) -
 
 def create(project: Any) -> GenerationJob:
     return jobs.job_create(
-        project=project, created_by=None, kind=Kind.TEXT_TO_VIDEO, prompt_text="Lanterns over a lake"
+        project=project, by=None, kind=Kind.TEXT_TO_VIDEO, prompt="Lanterns over a lake"
     )
 
 
@@ -142,7 +143,14 @@ def test_a_worker_killed_mid_submission_leaves_a_job_that_needs_attention(
     job = _kill_while_create_task_is_answering(platform, project, start_worker)
 
     start_worker(**SHORT_RETRY)  # gets the killed worker's task again, and must not resend it
-    time.sleep(6)  # past `retry` (4 s), plus the new cluster's start
+    # The broker hands the killed worker's task over once `retry` (4 s) has passed: wait until
+    # the new worker has run it to the end.
+    eventually(
+        lambda: Task.objects.filter(name=f"submit-{job.pk}").exists(),
+        timeout=60,
+        interval=0.2,
+        failure="the killed worker's submission was never run again",
+    )
     job.refresh_from_db()
     assert job.state == S.SUBMITTING
     assert platform.simulator.stats()["create_task_calls"] == 1

@@ -26,6 +26,7 @@ from videos.jobs import (
     budget_check,
     job_cancel,
     job_give_up,
+    job_inputs,
     job_prepare,
     job_retry,
     jobs_queue,
@@ -458,7 +459,7 @@ class PromptAdmin(ServiceAdmin):
                 project=data["project"],
                 title=data["title"],
                 text=data["text"],
-                created_by=request.user,
+                by=request.user,
             )
         adopt(obj, saved)
 
@@ -477,49 +478,31 @@ class JobEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 class GenerationJobCreateForm(forms.ModelForm):
-    """The admin's "add job" form: validated and priced by the pipeline, like every other door."""
+    """The admin's "add job" form: its fields are `job_prepare`'s, which judges them as it does
+    for every other door."""
 
+    prompt = forms.CharField(
+        widget=forms.Textarea, required=False, strip=False, help_text="Or choose a prompt version."
+    )
     image = forms.FileField(required=False, help_text="JPEG, PNG or WebP, at most 10 MB.")
+    image_url = forms.URLField(required=False, max_length=2000, assume_scheme="https")
 
     class Meta:
         model = GenerationJob
-        fields = [
-            "project", "kind", "prompt_version", "prompt_text", "source_image_url",
-            "duration", "aspect_ratio", "sound",
-        ]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["prompt_text"].required = False
-        self.fields["prompt_text"].help_text = "Or choose a prompt version above."
-
-    def job_inputs(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        return {
-            "project": data["project"],
-            "kind": data["kind"],
-            "prompt_text": data.get("prompt_text") or None,
-            "prompt_version": data.get("prompt_version"),
-            "duration": data.get("duration"),
-            "aspect_ratio": data.get("aspect_ratio"),
-            "sound": data.get("sound"),
-            "source_image": data.get("image"),
-            "image_url": data.get("source_image_url") or "",
-        }
+        fields = ["project", "kind", "prompt_version", "duration", "aspect_ratio", "sound"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if self.errors:
             return cleaned
         try:
-            self.spec = job_prepare(**self.job_inputs())
+            self.spec = job_prepare(**job_inputs(self.cleaned_data))
             budget_check(self.spec.project, self.spec.estimated_cost_usd)
             balance = balance_check([self.spec])
             if not balance.covers:
                 raise CreditsShort(balance.message)
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
-                field = {"image_url": "source_image_url"}.get(field, field)
                 self.add_error(field if field in self.fields else None, messages)
         except (BudgetExceeded, CreditsShort) as exc:
             self.add_error(None, str(exc))
@@ -605,7 +588,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
     def save_form(self, request: HttpRequest, form: Any, change: bool) -> GenerationJob:
         if change:
             return super().save_form(request, form, change)
-        [job] = jobs_queue([form.spec], created_by=request.user)
+        [job] = jobs_queue([form.spec], by=request.user)
         return job
 
     def save_model(self, request: HttpRequest, obj: GenerationJob, form: Any, change: bool) -> None:

@@ -340,13 +340,13 @@ def _check_prompt_text(text: str) -> None:
 
 
 def prompt_create(
-    *, project: Project, title: str, text: str, created_by: AbstractBaseUser | None
+    *, project: Project, title: str, text: str, by: AbstractBaseUser | None
 ) -> Prompt:
     """A new prompt with its first version: a prompt never exists without text."""
     _check_prompt_text(text)
     with transaction.atomic():
-        prompt = Prompt.objects.create(project=project, title=title, created_by=created_by)
-        PromptVersion.objects.create(prompt=prompt, number=1, text=text, created_by=created_by)
+        prompt = Prompt.objects.create(project=project, title=title, created_by=by)
+        PromptVersion.objects.create(prompt=prompt, number=1, text=text, created_by=by)
     return prompt
 
 
@@ -408,13 +408,13 @@ def job_asks_for_the_same(job: GenerationJob, inputs: dict[str, Any]) -> bool:
     """
     project: Project = inputs["project"]
     version: PromptVersion | None = inputs.get("prompt_version")
-    image: UploadedFile | None = inputs.get("source_image")
+    image: UploadedFile | None = inputs.get("image")
     sound = inputs.get("sound")
     if (
         job.project_id != project.pk
         or job.kind != inputs["kind"]
         or job.prompt_version_id != (version.pk if version else None)
-        or (version is None and job.prompt_text != (inputs.get("prompt_text") or ""))
+        or (version is None and job.prompt_text != (inputs.get("prompt") or ""))
         or job.duration != (inputs.get("duration") or project.default_duration)
         or job.aspect_ratio != (inputs.get("aspect_ratio") or project.default_aspect_ratio)
         or job.sound != (project.default_sound if sound is None else sound)
@@ -431,7 +431,7 @@ def _job_with_key(project: Project, key: str) -> GenerationJob | None:
 
 def job_create_once(
     *,
-    created_by: AbstractBaseUser | None,
+    by: AbstractBaseUser | None,
     idempotency_key: str | None,
     wait_for_credits: bool = False,
     **inputs: Any,
@@ -451,7 +451,7 @@ def job_create_once(
         with transaction.atomic():
             [job] = jobs_queue(
                 [spec],
-                created_by=created_by,
+                by=by,
                 idempotency_keys=[idempotency_key or None],
                 wait_for_credits=wait_for_credits,
             )
@@ -521,7 +521,7 @@ def jobs_prepare_batch(
 
 def jobs_create_batch(
     *,
-    created_by: AbstractBaseUser | None,
+    by: AbstractBaseUser | None,
     items: list[dict[str, Any]],
     idempotency_key: str | None = None,
     wait_for_credits: bool = False,
@@ -540,7 +540,7 @@ def jobs_create_batch(
         with transaction.atomic():
             jobs = jobs_queue(
                 specs,
-                created_by=created_by,
+                by=by,
                 idempotency_keys=[
                     batch_key(idempotency_key, index) if idempotency_key else None
                     for index in range(len(specs))

@@ -5,11 +5,11 @@ live server), downloading the clip, checking its sha256, and reading what it cos
 from __future__ import annotations
 
 import hashlib
-import time
 from decimal import Decimal
 
-import pytest
 import requests
+
+from tests.fixtures.waiting import eventually
 
 
 def test_token_project_job_video_and_spend_over_http(platform, alice, team):
@@ -38,12 +38,12 @@ def test_token_project_job_video_and_spend_over_http(platform, alice, team):
     job_url = f"{base}/jobs/{created.json()['id']}/"
     assert created.json()["estimated_cost_usd"] == estimate["estimated_cost_usd"] == "0.5500"
 
-    deadline = time.monotonic() + 30
-    while (job := api.get(job_url).json())["state"] != "succeeded":
-        assert job["state"] not in ("failed", "canceled", "needs_attention"), job
-        if time.monotonic() > deadline:
-            pytest.fail(f"the job stayed {job['state']}: {job['events']}")
-        time.sleep(0.1)
+    def final() -> dict | None:
+        job = api.get(job_url).json()
+        return job if job["state"] in ("succeeded", "failed", "canceled", "needs_attention") else None
+
+    job = eventually(final, timeout=30, interval=0.1, failure="the job never ended")
+    assert job["state"] == "succeeded", job
 
     asset = job["asset"]
     assert asset["height"] > asset["width"] and asset["has_audio"] is True

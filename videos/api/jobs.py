@@ -36,7 +36,7 @@ from videos.api.serializers import (
     choice,
     prompt_field,
 )
-from videos.jobs import job_cancel, job_retry
+from videos.jobs import job_cancel, job_inputs, job_retry
 from videos.models import AspectRatio, Duration, GenerationJob, JobState, Kind, Role
 from videos.providers.base import IMAGE_MAX_BYTES
 
@@ -74,39 +74,11 @@ class JobInputSerializer(serializers.Serializer):
         help_text="Image to video: a public http(s) URL of a JPEG, PNG or WebP image.",
     )
 
-    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        errors: dict[str, str] = {}
-        if data.get("prompt") is not None and data.get("prompt_version") is not None:
-            errors["prompt"] = "Give a prompt or a prompt_version, not both."
-        has_image = bool(data.get("image") or data.get("image_url"))
-        if data.get("kind") == Kind.TEXT_TO_VIDEO and has_image:
-            errors["image"] = "Text to video takes no image."
-        elif data.get("image") and data.get("image_url"):
-            errors["image"] = "Upload an image or give its URL, not both."
-        if errors:
-            raise ValidationError(errors)
-        return data
-
 
 class JobFormSerializer(JobInputSerializer):
     image = serializers.FileField(
         required=False, help_text="Image to video: a JPEG, PNG or WebP file of at most 10 MB."
     )
-
-
-def job_inputs(data: dict[str, Any]) -> dict[str, Any]:
-    """The pipeline's arguments for one validated job body."""
-    return {
-        "project": data["project"],
-        "kind": data["kind"],
-        "prompt_text": data.get("prompt"),
-        "prompt_version": data.get("prompt_version"),
-        "duration": data.get("duration"),
-        "aspect_ratio": data.get("aspect_ratio"),
-        "sound": data.get("sound"),
-        "source_image": data.get("image"),
-        "image_url": data.get("image_url") or "",
-    }
 
 
 WAIT_FOR_CREDITS_HELP = (
@@ -235,7 +207,7 @@ class JobListApi(ApiView):
         inputs = job_inputs(body)
         require_editor_of(request, [inputs])
         job, created = services.job_create_once(
-            created_by=request.user,
+            by=request.user,
             idempotency_key=key,
             wait_for_credits=body["wait_for_credits"],
             **inputs,
@@ -270,7 +242,7 @@ class JobBatchApi(ApiView):
         items = [job_inputs(item) for item in body.validated_data["jobs"]]
         require_editor_of(request, items)
         jobs, created = services.jobs_create_batch(
-            created_by=request.user,
+            by=request.user,
             items=items,
             idempotency_key=key,
             wait_for_credits=body.validated_data["wait_for_credits"],

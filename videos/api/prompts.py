@@ -94,7 +94,7 @@ class PromptListApi(ApiView):
             project=project,
             title=data.validated_data["title"],
             text=data.validated_data["text"],
-            created_by=request.user,
+            by=request.user,
         )
         prompt = selectors.prompt_get(user=request.user, prompt_id=prompt.pk)
         return Response(PromptSerializer(prompt).data, status=status.HTTP_201_CREATED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from billing.selectors import PriceMissing, project_money
 from videos.image_urls import image_url_problem
 from videos.jobs import gate
 from videos.jobs.enqueue import enqueue_submit
-from videos.jobs.states import S
+from videos.jobs.states import INITIAL_STATE
 from videos.models import (
     GenerationJob,
     JobEvent,
@@ -64,57 +65,68 @@ class JobSpec:
     credits: int  # what the provider's price list says the clip takes
 
 
+# What a door passes to `job_prepare`, under these names (API fields, admin and portal form fields).
+JOB_INPUTS = (
+    "project", "kind", "prompt", "prompt_version", "duration", "aspect_ratio", "sound", "image",
+    "image_url",
+)
+
+
+def job_inputs(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`job_prepare`'s arguments from what a door read: its other keys are dropped, and an empty
+    value means "not given" (a blank form field, an absent JSON key)."""
+    return {name: data[name] for name in JOB_INPUTS if data.get(name) not in (None, "")}
+
+
 def job_prepare(
     *,
     project: Project,
     kind: str,
-    prompt_text: str | None = None,
+    prompt: str | None = None,
     prompt_version: PromptVersion | None = None,
     duration: int | None = None,
     aspect_ratio: str | None = None,
     sound: bool | None = None,
-    source_image: UploadedFile | None = None,
+    image: UploadedFile | None = None,
     image_url: str = "",
 ) -> JobSpec:
     """Validate and price a job without saving anything or opening a transaction.
 
-    Raises ValidationError (field -> message) for bad input. Missing choices take the project's
-    defaults. An image URL's host is resolved here, so call this before any transaction: a slow
-    resolver must not hold the database's write lock.
+    Every door (the API, the admin, the portal) passes what it read under these names, and every
+    rule that ties fields together lives here, once, with one wording. Raises ValidationError
+    (field -> message) for bad input. Missing choices take the project's defaults. An image
+    URL's host is resolved here, so call this before any transaction: a slow resolver must not
+    hold the database's write lock.
     """
-    if prompt_version is not None:
+    errors: dict[str, str] = {}
+    if prompt is not None and prompt_version is not None:
+        errors["prompt"] = "Give a prompt or a prompt version, not both."
+    elif prompt_version is not None:
         if prompt_version.prompt.project_id != project.pk:
-            raise ValidationError({"prompt_version": "That prompt belongs to another project."})
-        prompt_text = prompt_version.text
+            errors["prompt_version"] = "That prompt belongs to another project."
+        prompt = prompt_version.text
     duration = duration or project.default_duration
     aspect_ratio = aspect_ratio or project.default_aspect_ratio
     sound = project.default_sound if sound is None else sound
 
-    errors: dict[str, str] = {}
-    if kind == Kind.IMAGE_TO_VIDEO:
-        if source_image is None and not image_url:
-            errors["image"] = "Image to video needs an image: upload one or give its URL."
-        elif source_image is not None and image_url:
-            errors["image"] = "Give an image or an image URL, not both."
-        elif source_image is not None:
-            errors.update(_image_errors(source_image))
-        elif problem := image_url_problem(image_url):
-            errors["image_url"] = problem
-    elif kind == Kind.TEXT_TO_VIDEO:
-        if source_image is not None or image_url:
-            errors["image"] = "Text to video takes no image; choose image to video to animate one."
-    else:
+    if image is not None and image_url:
+        errors["image"] = "Upload an image or give its URL, not both."
+    elif image is not None:
+        errors.update(_image_errors(image))
+    elif image_url and kind == Kind.IMAGE_TO_VIDEO and (problem := image_url_problem(image_url)):
+        errors["image_url"] = problem
+    if kind not in Kind.values:
         errors["kind"] = f"Kind must be one of: {', '.join(Kind.values)}."
+    has_image = image is not None or bool(image_url)
     request = GenerationRequest(
         kind=kind,
-        prompt=prompt_text or "",
+        prompt=prompt or "",
         duration=duration,
         sound=sound,
         aspect_ratio=aspect_ratio if kind == Kind.TEXT_TO_VIDEO else None,
-        # A stand-in URL lets the provider check the rest before the image is uploaded.
-        image_url=(image_url or "https://upload.invalid/pending.png")
-        if kind == Kind.IMAGE_TO_VIDEO
-        else None,
+        # The provider's own rules judge whether an image belongs here; an uploaded one stands
+        # in as a placeholder URL until it is uploaded at submission.
+        image_url=(image_url or "https://upload.invalid/pending.png") if has_image else None,
     )
     try:
         get_provider().validate(request)
@@ -131,12 +143,12 @@ def job_prepare(
     return JobSpec(
         project=project,
         kind=kind,
-        prompt_text=prompt_text or "",
+        prompt_text=prompt or "",
         prompt_version=prompt_version,
         duration=duration,
         aspect_ratio=aspect_ratio,
         sound=sound,
-        source_image=source_image,
+        source_image=image,
         image_url=image_url,
         estimated_cost_usd=price.usd,
         credits=price.credits,
@@ -165,7 +177,7 @@ def balance_check(specs: list[JobSpec]) -> gate.Balance:
 def jobs_queue(
     specs: list[JobSpec],
     *,
-    created_by: AbstractBaseUser | None,
+    by: AbstractBaseUser | None,
     idempotency_keys: list[str | None] | None = None,
     wait_for_credits: bool = False,
 ) -> list[GenerationJob]:
@@ -189,14 +201,14 @@ def jobs_queue(
             if not balance.covers:
                 raise CreditsShort(balance.message)
         return [
-            job_save(spec, created_by=created_by, idempotency_key=key)
+            job_save(spec, by=by, idempotency_key=key)
             for spec, key in zip(specs, keys, strict=True)
         ]
 
 
 def job_create(
     *,
-    created_by: AbstractBaseUser | None,
+    by: AbstractBaseUser | None,
     idempotency_key: str | None = None,
     wait_for_credits: bool = False,
     **inputs: Any,
@@ -208,14 +220,14 @@ def job_create(
     spec = job_prepare(**inputs)
     return jobs_queue(
         [spec],
-        created_by=created_by,
+        by=by,
         idempotency_keys=[idempotency_key],
         wait_for_credits=wait_for_credits,
     )[0]
 
 
 def job_save(
-    spec: JobSpec, *, created_by: AbstractBaseUser | None, idempotency_key: str | None = None
+    spec: JobSpec, *, by: AbstractBaseUser | None, idempotency_key: str | None = None
 ) -> GenerationJob:
     """Save a prepared job as `queued` and submit it on commit (`jobs_queue` checks money)."""
     job = GenerationJob(
@@ -230,8 +242,7 @@ def job_save(
         sound=spec.sound,
         estimated_cost_usd=spec.estimated_cost_usd,
         idempotency_key=idempotency_key,
-        created_by=created_by,
-        state=S.QUEUED,
+        created_by=by,
         state_reason="Waiting for a worker to submit it.",
     )
     with transaction.atomic():
@@ -239,7 +250,7 @@ def job_save(
             spec.source_image.seek(0)
             job.source_image.save(spec.source_image.name or "image", spec.source_image, save=False)
         job.save()
-        JobEvent.objects.create(job=job, from_state="", to_state=S.QUEUED, reason="Created")
+        JobEvent.objects.create(job=job, from_state="", to_state=INITIAL_STATE, reason="Created")
         transaction.on_commit(lambda: enqueue_submit(job.pk))
     return job
 

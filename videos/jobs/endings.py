@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import services as billing
-from videos.jobs.states import S, transition
+from videos.jobs.states import Party, S, transition
 from videos.models import (
     GenerationJob,
     JobEvent,
@@ -30,6 +30,7 @@ def job_fail(
     reason: str,
     code: str = "",
     message: str = "",
+    party: Party,
     allowed_from: Iterable[str] = (S.SUBMITTING,),
     next_poll_at: datetime.datetime | None = None,
 ) -> bool:
@@ -41,6 +42,7 @@ def job_fail(
         moved = transition(
             job,
             to=S.FAILED,
+            party=party,
             allowed_from=allowed_from,
             reason=reason,
             provider_error_code=code,
@@ -83,7 +85,7 @@ def settle(job: GenerationJob, *, canceled: bool, note: str = "") -> None:
             transition(
                 job,
                 to=S.SUCCEEDED,
-                allowed_from=[S.RETRIEVING],
+                party=Party.WORKER,
                 reason=f"Stored and probed; charged ${charged}.",
                 finished_at=timezone.now(),
             )

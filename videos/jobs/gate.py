@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from billing.models import Price
 from billing.selectors import PriceMissing, price_for
-from videos.jobs.states import note, transition
+from videos.jobs.states import Party, note, transition
 from videos.models import (
     IN_FLIGHT_STATES,
     GenerationJob,
@@ -133,7 +133,7 @@ def claim_submission_slot(job: GenerationJob) -> float | None:
             elif transition(
                 job,
                 to=JobState.SUBMITTING,
-                allowed_from=[JobState.QUEUED],
+                party=Party.WORKER,
                 reason="Sending to the provider.",
                 submit_attempts=F("submit_attempts") + 1,
                 submit_after=None,

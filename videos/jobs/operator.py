@@ -13,7 +13,7 @@ from django.utils import timezone
 from billing import services as billing
 from videos.jobs.create import job_prepare, jobs_queue
 from videos.jobs.endings import flag_discrepancy
-from videos.jobs.states import AWAITING_RESULT_STATES, S, transition
+from videos.jobs.states import AWAITING_RESULT_STATES, Party, S, transition
 from videos.models import (
     GenerationJob,
 )
@@ -33,7 +33,8 @@ def job_cancel(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> boo
     who = f" by {by}" if by else ""
     with transaction.atomic():
         if transition(
-            job, to=S.CANCELED, allowed_from=[S.QUEUED], reason=f"Canceled{who}.",
+            job, to=S.CANCELED, party=Party.PERSON, allowed_from=[S.QUEUED],
+            reason=f"Canceled{who}.",
             finished_at=timezone.now(),
         ):
             billing.job_release(job=job, note="Released: canceled before submission")
@@ -41,6 +42,7 @@ def job_cancel(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> boo
     return transition(
         job,
         to=S.CANCELED,
+        party=Party.PERSON,
         allowed_from=AWAITING_RESULT_STATES,
         reason=f"Canceled{who} after it was sent; a clip that still arrives is kept and charged.",
         canceled_by_user=True,
@@ -59,6 +61,7 @@ def job_give_up(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> bo
         moved = transition(
             job,
             to=S.FAILED,
+            party=Party.PERSON,
             allowed_from=[S.NEEDS_ATTENTION],
             reason=f"Marked failed{who} after review.",
             provider_error_code="given_up",
@@ -93,12 +96,12 @@ def job_retry(
     spec = job_prepare(
         project=job.project,
         kind=job.kind,
-        prompt_text=job.prompt_text,
+        prompt=None if job.prompt_version else job.prompt_text,
         prompt_version=job.prompt_version,
         duration=job.duration,
         aspect_ratio=job.aspect_ratio,
         sound=job.sound,
-        source_image=upload,
+        image=upload,
         image_url="" if upload else job.source_image_url,
     )
     with transaction.atomic():
@@ -109,7 +112,7 @@ def job_retry(
             raise ValidationError(
                 {"state": f"This job was retried already as {earlier.pk}; retry that one instead."}
             )
-        [new] = jobs_queue([spec], created_by=by, wait_for_credits=wait_for_credits)
+        [new] = jobs_queue([spec], by=by, wait_for_credits=wait_for_credits)
         GenerationJob.objects.filter(pk=new.pk).update(retry_of=job, attempt=job.attempt + 1)
     new.refresh_from_db()
     return new

@@ -18,7 +18,7 @@ from django_q.tasks import async_task
 
 from videos.jobs.endings import close_canceled, job_fail
 from videos.jobs.enqueue import enqueue_retrieve
-from videos.jobs.states import AWAITING_RESULT_STATES, GIVEN_UP_CODES, S, transition
+from videos.jobs.states import AWAITING_RESULT_STATES, GIVEN_UP_CODES, Party, S, transition
 from videos.jobs.timing import conf, deadline
 from videos.models import (
     Asset,
@@ -141,6 +141,7 @@ def _adopt(job: GenerationJob, task_id: str, *, reason: str) -> None:
         transition(
             job,
             to=S.SUBMITTED,
+            party=Party.PROVIDER,
             allowed_from=[S.SUBMITTING, S.NEEDS_ATTENTION],
             reason=reason,
             next_poll_at=now + datetime.timedelta(seconds=conf("CALLBACK_GRACE_SECONDS")),
@@ -163,11 +164,12 @@ def job_apply_status(job: GenerationJob, status: TaskStatus) -> None:
                 reason=f"Generation failed: {message}",
                 code=status.fail_code or "501",
                 message=message,
+                party=Party.PROVIDER,
                 allowed_from=AWAITING_RESULT_STATES,
             )
     elif status.state is TaskState.GENERATING:
         transition(
-            job, to=S.GENERATING, allowed_from=[S.SUBMITTED], reason="The provider is generating it."
+            job, to=S.GENERATING, party=Party.PROVIDER, reason="The provider is generating it."
         )
 
 
@@ -179,6 +181,7 @@ def _result_ready(job: GenerationJob, status: TaskStatus) -> None:
             job,
             reason="The provider reported success without a result URL.",
             code="no_result",
+            party=Party.PROVIDER,
             allowed_from=AWAITING_RESULT_STATES,
         )
         return
@@ -192,6 +195,7 @@ def _result_ready(job: GenerationJob, status: TaskStatus) -> None:
     if transition(
         job,
         to=S.RETRIEVING,
+        party=Party.PROVIDER,
         allowed_from=[*AWAITING_RESULT_STATES, *([S.FAILED] if late else [])],
         reason="The clip is ready; copying it into storage."
         + (" It arrived after the job was given up." if late else ""),
@@ -227,6 +231,7 @@ def job_poll(job: GenerationJob, *, now: datetime.datetime | None = None) -> Non
         reason=f"No result from the provider within {minutes} minutes; gave up waiting. A clip "
         "that still comes is stored and charged.",
         code="timeout",
+        party=Party.SWEEP,
         allowed_from=[S.SUBMITTED, S.GENERATING],
         next_poll_at=now + datetime.timedelta(seconds=conf("LATE_POLL_SECONDS")),
     )

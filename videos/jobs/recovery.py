@@ -16,7 +16,7 @@ from videos.jobs.endings import close_canceled
 from videos.jobs.enqueue import enqueue_retrieve, enqueue_submit
 from videos.jobs.outcome import job_poll
 from videos.jobs.retrieve import retrieval_deadline, retrieval_give_up
-from videos.jobs.states import HELD_FOR_BUDGET, S, transition
+from videos.jobs.states import HELD_FOR_BUDGET, Party, S, transition
 from videos.jobs.submit import fail_if_its_month_ended, submissions_resume
 from videos.jobs.timing import backoff, conf
 from videos.models import (
@@ -85,6 +85,7 @@ def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
         if transition(
             job,
             to=S.NEEDS_ATTENTION,
+            party=Party.SWEEP,
             allowed_from=[S.SUBMITTING],
             reason="A worker stopped after sending createTask and before saving the answer; "
             "the provider may have accepted it, so it is not sent again automatically.",
@@ -98,6 +99,7 @@ def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
         if now >= retrieval_deadline(job):
             if retrieval_give_up(
                 job,
+                party=Party.SWEEP,
                 reason=f"The result was not stored within "
                 f"{conf('RETRIEVAL_DEADLINE_MINUTES')} minutes ({job.state_reason})",
             ):
@@ -114,7 +116,7 @@ def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
     for job in GenerationJob.objects.filter(
         state=S.QUEUED, held_for=HELD_FOR_BUDGET, created__lt=month_start
     ):
-        if fail_if_its_month_ended(job, now=now):
+        if fail_if_its_month_ended(job, now=now, party=Party.SWEEP):
             counts["budget_month_ended"] += 1
 
     for provider in ProviderAccount.objects.filter(paused_at__isnull=False).values_list(

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from videos.jobs.download import ResultRejected, ResultUnreachable, store_result
 from videos.jobs.endings import settle
-from videos.jobs.states import S, note, transition
+from videos.jobs.states import Party, S, note, transition
 from videos.jobs.timing import conf, deadline
 from videos.models import (
     Asset,
@@ -61,13 +61,16 @@ def _retrieval_failed(job: GenerationJob, exc: Exception, *, now: datetime.datet
         # The provider was paid for it all the same.
         settle(job, canceled=True, note=f"The clip could not be stored ({exc}).")
         return
-    retrieval_give_up(job, reason=f"The provider's result could not be stored ({exc})")
+    retrieval_give_up(
+        job, party=Party.WORKER, reason=f"The provider's result could not be stored ({exc})"
+    )
 
 
-def retrieval_give_up(job: GenerationJob, *, reason: str) -> bool:
+def retrieval_give_up(job: GenerationJob, *, party: Party, reason: str) -> bool:
     return transition(
         job,
         to=S.NEEDS_ATTENTION,
+        party=party,
         allowed_from=[S.RETRIEVING],
         reason=f"{reason}; it was paid for, so its reservation is kept until someone decides.",
     )

@@ -1,8 +1,14 @@
-"""A job's states and how it changes state: one conditional UPDATE and one JobEvent, or nothing
-at all."""
+"""A job's states, every move between them and who may make it, and the one way to make a move:
+a conditional UPDATE and a JobEvent, or nothing at all.
+
+`MOVES` is the state machine. `transition()` refuses anything not in it, and nothing else
+writes a job's `state` (a test reads the code to make sure). `mermaid()` draws it; the README's
+diagram is its output (`python manage.py job_states`).
+"""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,23 +26,77 @@ GIVEN_UP_CODES = {"timeout", "given_up"}
 HELD_FOR_BUDGET = "budget"
 
 
+class Party(enum.Enum):
+    """Who moves a job."""
+
+    WORKER = "worker"  # a worker submitting or retrieving it
+    PROVIDER = "provider"  # news of its task from the provider (a callback or a poll)
+    SWEEP = "sweep"  # the periodic sweep: deadlines, and work a dead worker left
+    PERSON = "person"  # an editor or an operator, through the API, the portal or the admin
+
+
+W, P, SW, PE = Party.WORKER, Party.PROVIDER, Party.SWEEP, Party.PERSON
+
+# (from, to) -> who may make the move.
+MOVES: dict[tuple[str, str], frozenset[Party]] = {
+    (S.QUEUED, S.SUBMITTING): frozenset({W}),  # a submission slot was claimed
+    (S.QUEUED, S.FAILED): frozenset({W, SW}),  # image refused; its month's budget never came
+    (S.QUEUED, S.CANCELED): frozenset({PE}),
+    (S.SUBMITTING, S.SUBMITTED): frozenset({W, P}),  # createTask answered, or a callback did
+    (S.SUBMITTING, S.QUEUED): frozenset({W}),  # held: rate limit, pause, a retryable refusal
+    (S.SUBMITTING, S.FAILED): frozenset({W, P}),  # refused for good
+    (S.SUBMITTING, S.NEEDS_ATTENTION): frozenset({W, SW}),  # no answer: it may exist
+    (S.SUBMITTING, S.RETRIEVING): frozenset({P}),  # done before createTask's answer was saved
+    (S.SUBMITTING, S.CANCELED): frozenset({PE}),
+    (S.SUBMITTED, S.GENERATING): frozenset({P}),
+    (S.SUBMITTED, S.RETRIEVING): frozenset({P}),
+    (S.SUBMITTED, S.FAILED): frozenset({P, SW}),  # generation failed; the deadline passed
+    (S.SUBMITTED, S.CANCELED): frozenset({PE}),
+    (S.GENERATING, S.RETRIEVING): frozenset({P}),
+    (S.GENERATING, S.FAILED): frozenset({P, SW}),
+    (S.GENERATING, S.CANCELED): frozenset({PE}),
+    # Its task was found and confirmed (or createTask's late answer came after all).
+    (S.NEEDS_ATTENTION, S.SUBMITTED): frozenset({W, P, PE}),
+    (S.NEEDS_ATTENTION, S.RETRIEVING): frozenset({P}),
+    (S.NEEDS_ATTENTION, S.FAILED): frozenset({P, PE}),  # the task failed; someone gave up
+    (S.NEEDS_ATTENTION, S.CANCELED): frozenset({PE}),
+    (S.RETRIEVING, S.SUCCEEDED): frozenset({W}),
+    (S.RETRIEVING, S.NEEDS_ATTENTION): frozenset({W, SW}),  # the clip could not be stored
+    (S.FAILED, S.RETRIEVING): frozenset({P}),  # a clip came after the job was given up on
+}
+INITIAL_STATE = S.QUEUED
+
+
+class IllegalMove(ValueError):
+    """Code asked for a move the state machine does not have: a bug, never a user's error."""
+
+
 def transition(
     job: GenerationJob,
     *,
     to: str,
-    allowed_from: Iterable[str],
+    party: Party,
+    allowed_from: Iterable[str] | None = None,
     reason: str = "",
     **fields: Any,
 ) -> bool:
-    """Move `job` to `to` if it is in one of `allowed_from`; record the event. True if moved.
+    """Move `job` to `to` from whatever state it is in, if `MOVES` lets `party` make that move
+    (and the state is one of `allowed_from`, when the caller narrows it). True if moved.
 
     The UPDATE names the exact state it read, so of two racing callers only one wins; the
-    loser re-reads and tries again only if the new state is still one it may leave.
+    loser re-reads and tries again only if the new state is still one it may leave. Raises
+    IllegalMove when `allowed_from` names a move the table does not give `party`.
     """
-    allowed = set(allowed_from)
+    possible = {source for (source, target), parties in MOVES.items() if target == to and party in parties}
+    if allowed_from is not None:
+        wanted = set(allowed_from)
+        if not wanted <= possible:
+            moves = ", ".join(f"{source} -> {to}" for source in sorted(wanted - possible))
+            raise IllegalMove(f"{party.value} may not move a job {moves}")
+        possible = wanted
     for _ in range(3):
         current = GenerationJob.objects.filter(pk=job.pk).values_list("state", flat=True).first()
-        if current not in allowed:
+        if current not in possible:
             return False
         with transaction.atomic():
             moved = GenerationJob.objects.filter(pk=job.pk, state=current).update(
@@ -54,3 +114,14 @@ def note(job: GenerationJob, reason: str) -> None:
     """Say why a job is waiting, without changing its state."""
     GenerationJob.objects.filter(pk=job.pk).update(state_reason=reason, updated=timezone.now())
     job.state_reason = reason
+
+
+def mermaid() -> str:
+    """The state machine as a Mermaid state diagram, each arrow labelled with who moves it."""
+    lines = ["stateDiagram-v2", f"    [*] --> {INITIAL_STATE.value}"]
+    for (source, target), parties in MOVES.items():
+        who = ", ".join(party.value for party in Party if party in parties)
+        lines.append(f"    {S(source).value} --> {S(target).value}: {who}")
+    for final in (S.SUCCEEDED, S.FAILED, S.CANCELED):
+        lines.append(f"    {final.value} --> [*]")
+    return "\n".join(lines)

@@ -20,7 +20,7 @@ from billing.selectors import project_money
 from videos.jobs import gate
 from videos.jobs.endings import job_fail
 from videos.jobs.enqueue import enqueue_submit
-from videos.jobs.states import HELD_FOR_BUDGET, S, note, transition
+from videos.jobs.states import HELD_FOR_BUDGET, Party, S, note, transition
 from videos.jobs.timing import backoff, conf
 from videos.models import (
     GenerationJob,
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def job_submit(job_id: Any) -> None:
+def job_submit(job_id: Any, *, now: datetime.datetime | None = None) -> None:
     """Send one queued job to the provider, if the budget, credits and rate limit allow.
 
     A job that cannot go now stays `queued` with its reason and a `submit_after` time; the sweep
@@ -51,10 +51,10 @@ def job_submit(job_id: Any) -> None:
     job = GenerationJob.objects.select_related("project").filter(pk=job_id).first()
     if job is None or job.state != S.QUEUED:
         return
-    now = timezone.now()
+    now = now or timezone.now()
     if job.submit_after and job.submit_after > now:
         return
-    if fail_if_its_month_ended(job, now=now):
+    if fail_if_its_month_ended(job, now=now, party=Party.WORKER):
         return
     account = gate.account_for(job.provider)
     if account.is_paused:
@@ -99,7 +99,10 @@ def job_submit(job_id: Any) -> None:
     try:
         task_id = provider.create_task(request, callback_url=callback_url)
     except InvalidRequest as exc:
-        job_fail(job, reason=f"The provider would refuse this job: {exc}", code="invalid")
+        job_fail(
+            job, reason=f"The provider would refuse this job: {exc}", code="invalid",
+            party=Party.WORKER,
+        )
         return
     except ProviderError as exc:
         _submission_refused(job, exc)
@@ -109,6 +112,7 @@ def job_submit(job_id: Any) -> None:
         transition(
             job,
             to=S.NEEDS_ATTENTION,
+            party=Party.WORKER,
             allowed_from=[S.SUBMITTING],
             reason=f"createTask ended unexpectedly ({type(exc).__name__}); the provider may have "
             "accepted it, so it is not sent again automatically.",
@@ -118,7 +122,7 @@ def job_submit(job_id: Any) -> None:
     _record_task_id(job, task_id)
 
 
-def fail_if_its_month_ended(job: GenerationJob, *, now: datetime.datetime) -> bool:
+def fail_if_its_month_ended(job: GenerationJob, *, now: datetime.datetime, party: Party) -> bool:
     """A job that waited for its month's budget until the month ended fails: the next month's
     budget was never asked about it, so it must not be charged there silently."""
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -130,6 +134,7 @@ def fail_if_its_month_ended(job: GenerationJob, *, now: datetime.datetime) -> bo
         reason=f"The project's budget for {month} could not cover it before the month ended; it "
         "was never sent and nothing was charged. Retry it to queue it against this month's budget.",
         code="budget_month_ended",
+        party=party,
         allowed_from=[S.QUEUED],
     )
 
@@ -139,6 +144,7 @@ def _record_task_id(job: GenerationJob, task_id: str) -> None:
     moved = transition(
         job,
         to=S.SUBMITTED,
+        party=Party.WORKER,
         allowed_from=[S.SUBMITTING, S.NEEDS_ATTENTION],
         reason=f"The provider accepted it as {task_id}.",
         provider_task_id=task_id,
@@ -158,7 +164,10 @@ def _submission_refused(job: GenerationJob, exc: ProviderError) -> None:
     if exc.alert:
         logger.error("kie.ai refused job %s with code %s: %s", job.pk, code, exc.message)
     if exc.action is Action.FAIL:
-        job_fail(job, reason=f"The provider refused the job: {exc.message}", code=code, message=exc.message)
+        job_fail(
+            job, reason=f"The provider refused the job: {exc.message}", code=code,
+            message=exc.message, party=Party.WORKER,
+        )
     elif exc.action is Action.PAUSE:
         submissions_pause(job.provider, code=code, reason=exc.message)
         _back_to_queue(job, reason=f"Held: submissions are paused ({exc.message}).", delay=None)
@@ -166,6 +175,7 @@ def _submission_refused(job: GenerationJob, exc: ProviderError) -> None:
         transition(
             job,
             to=S.NEEDS_ATTENTION,
+            party=Party.WORKER,
             allowed_from=[S.SUBMITTING],
             reason=f"No answer to createTask ({exc.message}); the provider may have accepted "
             "it, so it is not sent again automatically.",
@@ -177,7 +187,7 @@ def _submission_refused(job: GenerationJob, exc: ProviderError) -> None:
 
 def _back_to_queue(job: GenerationJob, *, reason: str, delay: float | None) -> None:
     submit_after = timezone.now() + datetime.timedelta(seconds=delay) if delay else None
-    transition(job, to=S.QUEUED, allowed_from=[S.SUBMITTING], reason=reason, submit_after=submit_after)
+    transition(job, to=S.QUEUED, party=Party.WORKER, reason=reason, submit_after=submit_after)
 
 
 def _upload_source_image(job: GenerationJob, provider: Any) -> bool:
@@ -188,7 +198,10 @@ def _upload_source_image(job: GenerationJob, provider: Any) -> bool:
         with job.source_image.open("rb") as image:
             url = provider.upload_image(image.read(), job.source_image.name.rsplit("/", 1)[-1])
     except InvalidRequest as exc:
-        job_fail(job, reason=f"The image cannot be used: {exc}", code="invalid", allowed_from=[S.QUEUED])
+        job_fail(
+            job, reason=f"The image cannot be used: {exc}", code="invalid",
+            party=Party.WORKER, allowed_from=[S.QUEUED],
+        )
         return False
     except ProviderError as exc:
         _upload_refused(job, exc)
@@ -206,6 +219,7 @@ def _upload_refused(job: GenerationJob, exc: ProviderError) -> None:
             reason=f"The provider refused the image: {exc.message}",
             code=code or "invalid",
             message=exc.message,
+            party=Party.WORKER,
             allowed_from=[S.QUEUED],
         )
         return
@@ -223,6 +237,7 @@ def _upload_refused(job: GenerationJob, exc: ProviderError) -> None:
             reason=f"The image could not be uploaded in {attempts} attempts: {exc.message}",
             code=code or "upload_failed",
             message=exc.message,
+            party=Party.WORKER,
             allowed_from=[S.QUEUED],
         )
         return

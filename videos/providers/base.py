@@ -154,13 +154,13 @@ def request_errors(request: GenerationRequest) -> dict[str, str]:
         if request.aspect_ratio not in ASPECT_RATIOS:
             errors["aspect_ratio"] = "Aspect ratio must be 1:1, 16:9 or 9:16."
         if request.image_url is not None:
-            errors["image"] = "Text to video takes no image."
+            errors["image"] = "Text to video takes no image; choose image to video to animate one."
     elif request.kind == IMAGE_TO_VIDEO:
         if request.aspect_ratio is not None:
             errors["aspect_ratio"] = "Image to video takes its aspect ratio from the image."
         url = request.image_url
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-            errors["image"] = "Image to video needs an image reachable by an http(s) URL."
+            errors["image"] = "Image to video needs an image: upload one or give its URL."
     return errors
 
 
