@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_migrate
 
 
@@ -22,6 +23,13 @@ def ensure_sweep_schedule(sender: AppConfig, **kwargs: Any) -> None:
     )
 
 
+def ensure_personal_team(sender: Any, user: Any, **kwargs: Any) -> None:
+    """Every user has their own team from their first sign-in (admin, portal or browsable API)."""
+    from videos.services import personal_team_ensure
+
+    personal_team_ensure(user=user)
+
+
 class VideosConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "videos"
@@ -31,3 +39,4 @@ class VideosConfig(AppConfig):
         from videos import checks  # noqa: F401  (registers them)
 
         post_migrate.connect(ensure_sweep_schedule, sender=self)
+        user_logged_in.connect(ensure_personal_team, dispatch_uid="videos.personal_team")

@@ -68,6 +68,15 @@ class Team(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
     )
+    # Every user has one team of their own from their first sign-in: where their projects go
+    # when they name no team.
+    personal_for = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="personal_team",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -93,6 +102,53 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.role})"
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    REVOKED = "revoked", "Revoked"
+
+
+class Invitation(models.Model):
+    """An owner's offer of a role in a team; nobody becomes a member without accepting one.
+
+    The invitee is named by username or email, whether or not such a user exists yet: the
+    owner learns nothing about who has an account.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150, blank=True)
+    email = models.EmailField(blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    status = models.CharField(
+        max_length=10, choices=InvitationStatus.choices, default=InvitationStatus.PENDING
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            _choices_check("role", Role, "invitation_role_valid"),
+            _choices_check("status", InvitationStatus, "invitation_status_valid"),
+            models.CheckConstraint(
+                condition=(Q(username="") & ~Q(email="")) | (~Q(username="") & Q(email="")),
+                name="invitation_names_username_or_email",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="invitation_status_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.username or self.email} to {self.team} as {self.role} ({self.status})"
 
 
 class Project(models.Model):

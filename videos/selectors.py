@@ -6,15 +6,19 @@ object of another team is simply not found (the API answers 404, never its data)
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from billing.models import EntryKind, LedgerEntry
 from billing.selectors import ProjectMoney, project_money
 from videos.models import (
+    Invitation,
+    InvitationStatus,
     GenerationJob,
     Membership,
     Project,
@@ -68,11 +72,41 @@ def team_get(*, user: AbstractBaseUser, team_id: Any) -> Team | None:
 
 
 def team_default(*, user: AbstractBaseUser) -> Team | None:
-    """The user's first team (the one they joined first): where a project goes by default."""
-    membership = (
-        Membership.objects.filter(user=user).select_related("team").order_by("created", "id").first()
+    """The user's own team: where a project goes when they name none."""
+    return Team.objects.filter(personal_for=user, memberships__user=user).first()
+
+
+def invitations_for(
+    *, user: AbstractBaseUser, now: datetime.datetime | None = None
+) -> QuerySet[Invitation]:
+    """The pending, unexpired invitations addressed to the user, by username or by email."""
+    addressed = Q(username__iexact=user.get_username())
+    email = getattr(user, "email", "")
+    if email:
+        addressed |= Q(email__iexact=email)
+    return (
+        Invitation.objects.filter(addressed, status=InvitationStatus.PENDING)
+        .filter(expires_at__gt=now or timezone.now())
+        .select_related("team", "invited_by")
+        .order_by("created", "id")
     )
-    return membership.team if membership else None
+
+
+def invitation_for(*, user: AbstractBaseUser, invitation_id: Any) -> Invitation | None:
+    """One of the user's invitations (expired ones too, so accepting says why it cannot)."""
+    pk = id_or_none(invitation_id)
+    if pk is None:
+        return None
+    addressed = Q(username__iexact=user.get_username())
+    email = getattr(user, "email", "")
+    if email:
+        addressed |= Q(email__iexact=email)
+    return Invitation.objects.filter(addressed, pk=pk).select_related("team").first()
+
+
+def team_invitations(*, team: Team) -> QuerySet[Invitation]:
+    """A team's invitations still waiting for an answer (for its owners)."""
+    return team.invitations.filter(status=InvitationStatus.PENDING).select_related("invited_by")
 
 
 def role_in(*, user: AbstractBaseUser, team_id: int) -> str | None:

@@ -8,15 +8,16 @@ Who may call which function is decided by the caller (the API's role checks).
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
 import secrets
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from billing.models import Budget, LedgerEntry
@@ -28,6 +29,8 @@ from videos.jobs import (
     jobs_queue,
 )
 from videos.models import (
+    Invitation,
+    InvitationStatus,
     PROMPT_MAX_LENGTH,
     GenerationJob,
     Membership,
@@ -126,30 +129,26 @@ def team_delete(*, team: Team) -> None:
 
 
 def personal_team_ensure(*, user: AbstractBaseUser) -> Team | None:
-    """Give a user who belongs to no team a team of their own, as its owner.
+    """Give the user their own team, as its owner, unless they have it already.
 
-    Returns the new team, or None when the user already had one. The user's row is locked so
-    two first requests at once make one team, not two.
+    Every user has one from their first sign-in, whatever other teams they were invited to: it
+    is where their projects go when they name no team. Returns the new team, or None. The
+    user's row is locked so two first requests at once make one team, not two.
     """
-    if Membership.objects.filter(user=user).exists():
+    if Team.objects.filter(personal_for=user).exists():
         return None
     with transaction.atomic():
         type(user).objects.select_for_update().filter(pk=user.pk).first()
-        if Membership.objects.filter(user=user).exists():
+        if Team.objects.filter(personal_for=user).exists():
             return None
         username = user.get_username()
         slug = f"{slugify(username)[:80] or 'user'}-{user.pk}"
         if Team.objects.filter(slug=slug).exists():  # someone named a team so by hand
             slug = f"{slug}-{secrets.token_hex(4)}"
-        return team_create(name=f"{username}'s team"[:120], slug=slug, owner=user)
-
-
-def membership_add(*, team: Team, username: str, role: str) -> Membership:
-    """Add the user named `username` (the API names users so); see `membership_add_user`."""
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise ValidationError({"username": "No user has this username."})
-    return membership_add_user(team=team, user=user, role=role)
+        team = team_create(name=f"{username}'s team"[:120], slug=slug, owner=user)
+        Team.objects.filter(pk=team.pk).update(personal_for=user)
+        team.personal_for_id = user.pk
+    return team
 
 
 def membership_add_user(*, team: Team, user: AbstractBaseUser, role: str) -> Membership:
@@ -176,6 +175,7 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
     """Change a member's role; a team always keeps at least one owner (else `LastOwner`)."""
     with transaction.atomic():
         Team.objects.select_for_update().filter(pk=membership.team_id).first()
+        membership.refresh_from_db(fields=["role"])  # as it is now, under the team's lock
         if membership.role == Role.OWNER and role != Role.OWNER and not _owners_left_without(
             membership
         ):
@@ -189,9 +189,120 @@ def membership_remove(*, membership: Membership) -> None:
     """Take a member out of the team; its last owner stays (`LastOwner`)."""
     with transaction.atomic():
         Team.objects.select_for_update().filter(pk=membership.team_id).first()
+        membership.refresh_from_db(fields=["role"])
         if membership.role == Role.OWNER and not _owners_left_without(membership):
             raise LastOwner("A team needs an owner: make someone else owner first.")
         membership.delete()
+
+
+def membership_leave(*, team: Team, by: AbstractBaseUser) -> None:
+    """`by` leaves the team. The last owner cannot (`LastOwner`), nor anyone their own team."""
+    if team.personal_for_id == by.pk:
+        raise Conflict("This is your own team; it stays yours.")
+    membership = Membership.objects.filter(team=team, user=by).first()
+    if membership is not None:
+        membership_remove(membership=membership)
+
+
+# --- Invitations: the only way into a team ---------------------------------------------------
+
+
+INVITATION_LIFETIME = datetime.timedelta(days=7)
+
+
+class InvitationClosed(Conflict):
+    code = "invitation_closed"
+
+
+def invitation_create(
+    *,
+    team: Team,
+    role: str,
+    by: AbstractBaseUser | None,
+    username: str = "",
+    email: str = "",
+    now: datetime.datetime | None = None,
+) -> Invitation:
+    """Invite someone by username or email to take `role` in the team, for 7 days.
+
+    The answer is the same whether or not such a user exists, so inviting reveals nothing about
+    who has an account. Inviting the same person again renews the pending invitation (with the
+    new role) instead of making a second one.
+    """
+    if bool(username) == bool(email):
+        raise ValidationError({"non_field_errors": "Name the person by username or by email."})
+    if role not in Role.values:
+        raise ValidationError({"role": f"Choose one of: {', '.join(Role.values)}."})
+    now = now or timezone.now()
+    with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        pending = Invitation.objects.filter(team=team, status=InvitationStatus.PENDING)
+        same = pending.filter(username__iexact=username) if username else pending.filter(
+            email__iexact=email
+        )
+        existing = same.first()
+        if existing is not None:
+            existing.role = role
+            existing.invited_by = by
+            existing.expires_at = now + INVITATION_LIFETIME
+            existing.save(update_fields=["role", "invited_by", "expires_at"])
+            return existing
+        return Invitation.objects.create(
+            team=team,
+            username=username,
+            email=email,
+            role=role,
+            invited_by=by,
+            expires_at=now + INVITATION_LIFETIME,
+        )
+
+
+def invitation_revoke(*, invitation: Invitation, by: AbstractBaseUser | None) -> Invitation:
+    """Withdraw a pending invitation; an answered one is `InvitationClosed`."""
+    return _close_invitation(invitation, status=InvitationStatus.REVOKED, by=by)
+
+
+def invitation_accept(
+    *, invitation: Invitation, by: AbstractBaseUser, now: datetime.datetime | None = None
+) -> Membership:
+    """`by` (the invitee) joins the team with the invitation's role.
+
+    An expired, revoked or answered invitation is `InvitationClosed`; accepting one for a team
+    `by` is in already changes nothing.
+    """
+    with transaction.atomic():
+        _close_invitation(invitation, status=InvitationStatus.ACCEPTED, by=by, now=now)
+        existing = Membership.objects.filter(team_id=invitation.team_id, user=by).first()
+        if existing is not None:
+            return existing
+        return membership_add_user(team=invitation.team, user=by, role=invitation.role)
+
+
+def invitation_decline(
+    *, invitation: Invitation, by: AbstractBaseUser, now: datetime.datetime | None = None
+) -> Invitation:
+    return _close_invitation(invitation, status=InvitationStatus.DECLINED, by=by, now=now)
+
+
+def _close_invitation(
+    invitation: Invitation,
+    *,
+    status: str,
+    by: AbstractBaseUser | None,
+    now: datetime.datetime | None = None,
+) -> Invitation:
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if locked.status != InvitationStatus.PENDING:
+            raise InvitationClosed(f"This invitation was {locked.status} already.")
+        if status != InvitationStatus.REVOKED and locked.expires_at <= now:
+            raise InvitationClosed("This invitation has expired; ask for a new one.")
+        locked.status = status
+        locked.answered_by = by
+        locked.answered_at = now
+        locked.save(update_fields=["status", "answered_by", "answered_at"])
+    return locked
 
 
 # --- Projects and budgets --------------------------------------------------------------------

@@ -47,21 +47,26 @@ def test_a_user_over_their_rate_gets_429_with_retry_after(alice_api, settings):
     assert response.json()["code"] == "throttled"
 
 
-def test_a_team_shares_one_rate(alice_api, erin_api, bob_api, settings):
+def test_a_team_shares_one_rate(alice_api, erin_api, bob_api, project, other_project, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"user": None, "team": "4/min", "token": None},
     }
+    url = f"/api/v1/projects/{project.pk}/"
     for _ in range(2):
-        assert alice_api.get("/api/v1/projects/").status_code == 200
-        assert erin_api.get("/api/v1/projects/").status_code == 200
+        assert alice_api.get(url).status_code == 200
+        assert erin_api.get(url).status_code == 200
 
-    assert erin_api.get("/api/v1/projects/").status_code == 429
-    assert "Retry-After" in alice_api.get("/api/v1/projects/")
-    assert bob_api.get("/api/v1/projects/").status_code == 200  # another team, its own rate
+    assert erin_api.get(url).status_code == 429
+    assert "Retry-After" in alice_api.get(url)
+    # Another team has its own rate, and a request acting on no single team counts for none.
+    assert bob_api.get(f"/api/v1/projects/{other_project.pk}/").status_code == 200
+    assert erin_api.get("/api/v1/projects/").status_code == 200
 
 
-def test_a_member_of_two_teams_counts_against_both(alice_api, team, other_team, bob_api, settings):
+def test_a_request_counts_only_for_the_team_it_acts_on(
+    team, other_team, project, other_project, bob_api, settings
+):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"user": None, "team": "3/min", "token": None},
@@ -71,8 +76,14 @@ def test_a_member_of_two_teams_counts_against_both(alice_api, team, other_team, 
 
     Membership.objects.create(user=both, team=other_team, role=Role.VIEWER)
     carol = client_for(both)
-    assert [carol.get("/api/v1/teams/").status_code for _ in range(3)] == [200, 200, 200]
-    assert bob_api.get("/api/v1/teams/").status_code == 429
+    ours = f"/api/v1/projects/{project.pk}/"
+    assert [carol.get(ours).status_code for _ in range(3)] == [200, 200, 200]
+    assert carol.get(ours).status_code == 429
+    assert carol.get(f"/api/v1/jobs/?project={project.pk}").status_code == 429
+    # Carol's traffic in team Alpha throttles neither team Beta nor her own work there.
+    theirs = f"/api/v1/projects/{other_project.pk}/"
+    assert bob_api.get(theirs).status_code == 200
+    assert carol.get(theirs).status_code == 200
 
 
 def test_logging_in_is_rate_limited_per_address(alice, client, settings):
@@ -99,7 +110,9 @@ def test_the_schema_documents_every_operation(client):
         "/api/v1/prompts/{prompt_id}/versions/", "/api/v1/jobs/", "/api/v1/jobs/batch/",
         "/api/v1/jobs/{job_id}/", "/api/v1/jobs/{job_id}/cancel/", "/api/v1/jobs/{job_id}/retry/",
         "/api/v1/jobs/{job_id}/video/", "/api/v1/jobs/{job_id}/poster/", "/api/v1/estimate/",
-        "/api/v1/spend/",
+        "/api/v1/spend/", "/api/v1/teams/{team_id}/leave/", "/api/v1/teams/{team_id}/invitations/",
+        "/api/v1/teams/{team_id}/invitations/{invitation_id}/", "/api/v1/invitations/",
+        "/api/v1/invitations/{invitation_id}/accept/", "/api/v1/invitations/{invitation_id}/decline/",
     }
     create = paths["/api/v1/jobs/"]["post"]
     assert {"201", "200", "400", "402", "403", "409", "413", "429"} <= set(create["responses"])

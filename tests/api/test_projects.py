@@ -30,9 +30,10 @@ def test_the_list_holds_the_users_projects_with_their_money(alice_api, project, 
     assert results[0]["remaining_this_month_usd"] == "9.1700"
 
 
-def test_an_editor_creates_a_project_in_their_first_team(erin_api, team):
+def test_an_editor_creates_a_project_in_a_team(erin_api, team):
     response = erin_api.post(
-        PROJECTS, {"name": "Spring", "default_duration": 10, "default_aspect_ratio": "9:16"}
+        PROJECTS,
+        {"name": "Spring", "team": team.pk, "default_duration": 10, "default_aspect_ratio": "9:16"},
     )
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -49,8 +50,9 @@ def test_an_owner_creates_a_project_with_a_budget(alice_api, team):
 
 
 def test_editors_cannot_set_budgets_and_viewers_cannot_create(erin_api, vic_api, team):
-    assert erin_api.post(PROJECTS, {"name": "Spring", "monthly_budget_usd": "5"}).status_code == 403
-    assert vic_api.post(PROJECTS, {"name": "Spring"}).status_code == 403
+    body = {"name": "Spring", "team": team.pk}
+    assert erin_api.post(PROJECTS, {**body, "monthly_budget_usd": "5"}).status_code == 403
+    assert vic_api.post(PROJECTS, body).status_code == 403
     assert not Project.objects.filter(name="Spring").exists()
 
 
@@ -62,13 +64,19 @@ def test_a_project_in_another_team_cannot_be_created(alice_api, other_team):
 
 @pytest.mark.parametrize(
     "body",
-    [{"name": ""}, {"name": "x" * 201}, {"name": "Launch"}, {"name": "A", "default_duration": 7},
+    [{"name": ""}, {"name": "x" * 201}, {"name": "A", "default_duration": 7},
      {"name": "A", "default_aspect_ratio": "4:3"}, {"name": "A", "monthly_budget_usd": "-1"},
      {"name": "A", "monthly_budget_usd": "NaN"}, {"name": "A", "monthly_budget_usd": "1e20"}, {}],
 )
 def test_invalid_projects_are_refused(alice_api, project, body):
     response = alice_api.post(PROJECTS, body)
     assert response.status_code == 400, response.json()
+
+
+def test_a_name_taken_in_the_team_is_refused(alice_api, project):
+    response = alice_api.post(PROJECTS, {"name": "Launch", "team": project.team_id})
+    assert response.status_code == 400
+    assert "name" in response.json()
 
 
 def test_another_teams_project_is_not_found(alice_api, other_project):

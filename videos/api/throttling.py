@@ -42,28 +42,42 @@ class TokenRateThrottle(_SettingsRate, SimpleRateThrottle):
 
 
 class TeamRateThrottle(_SettingsRate, SimpleRateThrottle):
-    """All members of a team share one rate; a member of several teams counts against each."""
+    """All members of a team share one rate, counted and enforced only for the team a request
+    acts on: the one its URL names (a team, project, prompt or job), else the one of the project
+    in its query or body. A request that acts on no single team counts against none, so one
+    team's traffic never throttles its members' work in another team."""
 
     scope = "team"
 
-    def allow_request(self, request: Request, view: Any) -> bool:
-        self.rate = self.get_rate()
-        if self.rate is None or not request.user or not request.user.is_authenticated:
-            return True
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        self.now = self.timer()
-        histories: dict[str, list[float]] = {}
-        for team_id in selectors.team_ids(user=request.user):
-            key = self.cache_format % {"scope": self.scope, "ident": team_id}
-            history = [moment for moment in self.cache.get(key, []) if moment > self.now - self.duration]
-            if len(history) >= self.num_requests:
-                self.history = history
-                return self.throttle_failure()
-            histories[key] = history
-        for key, history in histories.items():
-            history.insert(0, self.now)
-            self.cache.set(key, history, self.duration)
-        return True
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if not request.user or not request.user.is_authenticated:
+            return None
+        team_id = acting_team_id(request, getattr(view, "kwargs", {}) or {})
+        if team_id is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": team_id}
 
-    def get_cache_key(self, request: Request, view: Any) -> str | None:  # pragma: no cover
-        raise NotImplementedError("TeamRateThrottle keeps one history per team")
+
+def acting_team_id(request: Request, kwargs: dict[str, Any]) -> int | None:
+    """The team of the user's that a request acts on, or None (none, or several)."""
+    user = request.user
+    found: Any = None
+    if "team_id" in kwargs:
+        found = selectors.team_get(user=user, team_id=kwargs["team_id"])
+        return found.pk if found else None
+    if "project_id" in kwargs:
+        found = selectors.project_get(user=user, project_id=kwargs["project_id"])
+    elif "job_id" in kwargs:
+        found = selectors.job_list(user=user).filter(pk=selectors.uuid_or_none(kwargs["job_id"])).first()
+    elif "prompt_id" in kwargs:
+        found = selectors.prompt_get(user=user, prompt_id=kwargs["prompt_id"])
+        found = found.project if found else None
+    else:
+        project_id = request.query_params.get("project")
+        if project_id is None and request.method == "POST" and isinstance(request.data, dict):
+            jobs = request.data.get("jobs")
+            first = jobs[0] if isinstance(jobs, list) and jobs and isinstance(jobs[0], dict) else None
+            project_id = (first or request.data).get("project")
+        if project_id is not None:
+            found = selectors.project_get(user=user, project_id=project_id)
+    return getattr(found, "team_id", None) if found is not None else None

@@ -18,6 +18,28 @@ v1 = [
         teams.MemberDetailApi.as_view(),
         name="team-member",
     ),
+    path("teams/<str:team_id>/leave/", teams.TeamLeaveApi.as_view(), name="team-leave"),
+    path(
+        "teams/<str:team_id>/invitations/",
+        teams.TeamInvitationListApi.as_view(),
+        name="team-invitations",
+    ),
+    path(
+        "teams/<str:team_id>/invitations/<str:invitation_id>/",
+        teams.TeamInvitationDetailApi.as_view(),
+        name="team-invitation",
+    ),
+    path("invitations/", teams.MyInvitationListApi.as_view(), name="invitations"),
+    path(
+        "invitations/<str:invitation_id>/accept/",
+        teams.InvitationAcceptApi.as_view(),
+        name="invitation-accept",
+    ),
+    path(
+        "invitations/<str:invitation_id>/decline/",
+        teams.InvitationDeclineApi.as_view(),
+        name="invitation-decline",
+    ),
     path("projects/", projects.ProjectListApi.as_view(), name="projects"),
     path("projects/<str:project_id>/", projects.ProjectDetailApi.as_view(), name="project"),
     path("prompts/", prompts.PromptListApi.as_view(), name="prompts"),
