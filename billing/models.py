@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from videos.append_only import AppendOnlyModel
+from append_only import AppendOnlyModel
 from videos.models import Duration, GenerationJob, Project
 
 MONEY = {"max_digits": 12, "decimal_places": 4}
