@@ -9,7 +9,13 @@ import pytest
 
 from billing import services as billing
 from billing.models import Budget, EntryKind, LedgerEntry, Price
-from billing.selectors import PriceMissing, job_ledger_total, price_for, project_money
+from billing.selectors import (
+    PriceMissing,
+    cheapest_credits,
+    job_ledger_total,
+    price_for,
+    project_money,
+)
 from tests.fixtures.data import make_job
 from videos.models import JobState
 
@@ -95,3 +101,9 @@ def test_warning_threshold(project):
     assert not project_money(project).over_warning
     billing.budget_reserve(job=job)
     assert project_money(project).over_warning
+
+
+def test_the_cheapest_clip_in_credits(db):
+    assert cheapest_credits(provider="kie") == 55
+    assert cheapest_credits(provider="kie", on=datetime.date(2000, 1, 1)) is None
+    assert cheapest_credits(provider="other") is None

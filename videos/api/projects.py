@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from billing import services as billing_services
 from billing.selectors import ProjectMoney, project_money
 from videos import selectors, services
 from videos.api.base import (
@@ -155,7 +156,7 @@ class ProjectDetailApi(ApiView):
         if changes:
             services.project_update(project=project, **changes)
         if budget_changed:
-            services.budget_set(project=project, monthly_cap_usd=cap)
+            billing_services.budget_set(project=project, monthly_cap_usd=cap)
         project = self._project(request, project_id)
         return Response(project_data(project, project_money(project)))
 

@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from billing.models import Budget
+from billing import selectors as billing_selectors
+from billing import services as billing_services
 from videos.models import Membership, Project, Role, Team
 
 
@@ -31,7 +32,8 @@ class Command(BaseCommand):
         team, _ = Team.objects.get_or_create(slug="studio", defaults={"name": "Studio"})
         Membership.objects.get_or_create(user=admin, team=team, defaults={"role": Role.OWNER})
         project, _ = Project.objects.get_or_create(team=team, name="First project")
-        Budget.objects.get_or_create(project=project, defaults={"monthly_cap_usd": Decimal("25")})
+        if billing_selectors.budget_get(project=project) is None:
+            billing_services.budget_set(project=project, monthly_cap_usd=Decimal("25"))
         self.stdout.write(
             self.style.SUCCESS(
                 "\nCreated the admin account. This password is shown only once:\n"
