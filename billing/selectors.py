@@ -7,16 +7,17 @@ through its own foreign keys, and needs of the rows only what `BilledProject` an
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
 from django.db import models
-from django.db.models import Count, Exists, Min, OuterRef, Subquery, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from billing.models import Budget, EntryKind, LedgerEntry, Price
+from billing.models import MONEY, Budget, EntryKind, LedgerEntry, Price
 
 ZERO = Decimal("0")
 # SQLite sums decimals as floats; every total is rounded back to the ledger's precision.
@@ -147,28 +148,63 @@ def reserved_jobs_filter() -> Exists:
     return Exists(LedgerEntry.objects.filter(job=OuterRef("pk"), kind=EntryKind.RESERVE))
 
 
-def project_money(project: BilledProject, *, month: datetime.date | None = None) -> ProjectMoney:
+def _total(rows: QuerySet, field: str) -> Subquery:
+    """The sum of `field` over `rows` (filtered on `OuterRef("pk")`, the project): one row per
+    project, or none (NULL) when the project has no such rows."""
+    return Subquery(
+        rows.order_by().values("project").annotate(total=Sum(field)).values("total"),
+        output_field=models.DecimalField(**MONEY),
+    )
+
+
+def projects_money(
+    projects: Iterable[BilledProject], *, month: datetime.date | None = None
+) -> dict[Any, ProjectMoney]:
+    """Each project's money in `month` (this month by default), keyed by the project's id.
+
+    One query whatever the number of projects: every total is a subquery of it, so a page of 50
+    projects costs what one does. A project that is not in the database has no money (zeros).
+    """
     month = (month or timezone.now().date()).replace(day=1)
     start, end = month_bounds(month)
-    entries = LedgerEntry.objects.filter(project=project)
-    spent = _sum(entries.filter(kind__in=SPENT_KINDS, created__gte=start, created__lt=end))
-    reserved = _sum(entries.filter(kind=EntryKind.RESERVE)) - _sum(
-        entries.filter(kind=EntryKind.RELEASE)
+    ids = [project.pk for project in projects]
+    entries = LedgerEntry.objects.filter(project=OuterRef("pk"))
+    jobs = job_model()._default_manager
+    unreserved = jobs.filter(project=OuterRef("pk"), state=QUEUED).filter(~reserved_jobs_filter())
+    rows = (
+        project_model()._default_manager.filter(pk__in=ids)
+        .annotate(
+            spent=_total(
+                entries.filter(kind__in=SPENT_KINDS, created__gte=start, created__lt=end),
+                "amount",
+            ),
+            reserves=_total(entries.filter(kind=EntryKind.RESERVE), "amount"),
+            releases=_total(entries.filter(kind=EntryKind.RELEASE), "amount"),
+            pending=_total(unreserved, "estimated_cost_usd"),
+            cap=F("budget__monthly_cap_usd"),  # the reverse one-to-one: NULL without a budget
+            warning=F("budget__warning_threshold"),
+        )
+        .order_by()
+        .values("pk", "spent", "reserves", "releases", "pending", "cap", "warning")
     )
-    pending = _money(
-        job_model()._default_manager.filter(project=project, state=QUEUED)
-        .filter(~reserved_jobs_filter())
-        .aggregate(total=Sum("estimated_cost_usd"))["total"]
-    )
-    budget = Budget.objects.filter(project=project).first()
-    return ProjectMoney(
-        month=month,
-        cap_usd=budget.monthly_cap_usd if budget else None,
-        warning_threshold=budget.warning_threshold if budget else None,
-        spent_usd=spent,
-        reserved_usd=reserved,
-        pending_usd=pending,
-    )
+    found = {row["pk"]: row for row in rows}
+    money = {}
+    for pk in ids:
+        row = found.get(pk, {})
+        money[pk] = ProjectMoney(
+            month=month,
+            cap_usd=row.get("cap"),
+            warning_threshold=row.get("warning"),
+            spent_usd=_money(row.get("spent")),
+            reserved_usd=_money(row.get("reserves")) - _money(row.get("releases")),
+            pending_usd=_money(row.get("pending")),
+        )
+    return money
+
+
+def project_money(project: BilledProject, *, month: datetime.date | None = None) -> ProjectMoney:
+    """The project's money in `month` (this month by default); see `projects_money`."""
+    return projects_money([project], month=month)[project.pk]
 
 
 def project_has_ledger_entries(*, project: BilledProject) -> bool:

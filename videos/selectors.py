@@ -109,11 +109,6 @@ def project_get(*, user: AbstractBaseUser, project_id: Any) -> Project | None:
     return project_list(user=user).filter(pk=pk).first() if pk else None
 
 
-def project_money_by_id(projects: list[Project]) -> dict[int, billing_selectors.ProjectMoney]:
-    """This month's money of each project, for listing them."""
-    return {project.pk: billing_selectors.project_money(project) for project in projects}
-
-
 def prompt_list(*, user: AbstractBaseUser) -> QuerySet[Prompt]:
     current = PromptVersion.objects.filter(prompt=OuterRef("pk")).order_by("-number")
     return (

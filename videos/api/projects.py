@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import services as billing_services
-from billing.selectors import ProjectMoney, project_money
+from billing.selectors import ProjectMoney, project_money, projects_money
 from videos import selectors, services
 from videos.api.base import (
     PAGE_PARAMETERS,
@@ -90,7 +90,7 @@ class ProjectListApi(ApiView):
     )
     def get(self, request: Request) -> Response:
         def to_data(projects: list[Project]) -> list[dict[str, Any]]:
-            money = selectors.project_money_by_id(projects)
+            money = projects_money(projects)
             return [project_data(project, money[project.pk]) for project in projects]
 
         return paginated_response(
