@@ -1,4 +1,7 @@
-"""Prices, budgets and the append-only ledger that every cent of spend is derived from."""
+"""Prices, budgets and the append-only ledger that every cent of spend is derived from.
+
+Projects and jobs are `videos`' tables, named here by string so billing imports nothing of it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,18 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from videos.append_only import AppendOnlyModel
-from videos.models import Duration, GenerationJob, Project
+from append_only import AppendOnlyModel
 
 MONEY = {"max_digits": 12, "decimal_places": 4}
+WARNING_THRESHOLD_DEFAULT = Decimal("0.80")
+WARNING_THRESHOLD_HELP = "Warn when this fraction of the cap is spent or reserved (0.80 = 80%)."
+
+
+class ClipDuration(models.IntegerChoices):
+    """The clip lengths that are priced: the same as `videos.models.Duration` (a test checks)."""
+
+    FIVE = 5, "5 seconds"
+    TEN = 10, "10 seconds"
 
 
 class Price(models.Model):
@@ -19,7 +30,7 @@ class Price(models.Model):
 
     provider = models.CharField(max_length=20, default="kie")
     model = models.CharField(max_length=60, default="kling-2.6")
-    duration = models.PositiveSmallIntegerField(choices=Duration.choices)
+    duration = models.PositiveSmallIntegerField(choices=ClipDuration.choices)
     sound = models.BooleanField()
     usd = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0"))])
     credits = models.PositiveIntegerField(help_text="What the provider reports for this clip.")
@@ -34,7 +45,7 @@ class Price(models.Model):
             ),
             models.CheckConstraint(condition=Q(usd__gte=0), name="price_usd_not_negative"),
             models.CheckConstraint(
-                condition=Q(duration__in=Duration.values), name="price_duration_valid"
+                condition=Q(duration__in=ClipDuration.values), name="price_duration_valid"
             ),
         ]
 
@@ -50,14 +61,16 @@ class Price(models.Model):
 class Budget(models.Model):
     """A project's hard monthly cap; jobs that would pass it wait in `queued`."""
 
-    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="budget")
+    project = models.OneToOneField(
+        "videos.Project", on_delete=models.CASCADE, related_name="budget"
+    )
     monthly_cap_usd = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0"))])
     warning_threshold = models.DecimalField(
         max_digits=3,
         decimal_places=2,
-        default=Decimal("0.80"),
+        default=WARNING_THRESHOLD_DEFAULT,
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("1"))],
-        help_text="Warn when this fraction of the cap is spent or reserved (0.80 = 80%).",
+        help_text=WARNING_THRESHOLD_HELP,
     )
     updated = models.DateTimeField(auto_now=True)
 
@@ -89,9 +102,11 @@ class LedgerEntry(AppendOnlyModel):
     spent = charges + adjustments; reserved = reserves - releases.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="ledger_entries")
+    project = models.ForeignKey(
+        "videos.Project", on_delete=models.PROTECT, related_name="ledger_entries"
+    )
     job = models.ForeignKey(
-        GenerationJob,
+        "videos.GenerationJob",
         null=True,
         blank=True,
         on_delete=models.PROTECT,

@@ -1,22 +1,60 @@
-"""Reads of money: prices, and a project's spend and reservations, all derived from the ledger."""
+"""Reads of money: prices, and projects' spend and reservations, all derived from the ledger.
+
+Projects and jobs are `videos`' rows. Billing imports nothing of `videos`: it reaches those tables
+through its own foreign keys, and needs of the rows only what `BilledProject` and `BilledJob` name.
+"""
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db import models
+from django.db.models import Count, Exists, F, Min, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from billing.models import Budget, EntryKind, LedgerEntry, Price
-from videos.models import GenerationJob, JobState, Project
+from billing.models import MONEY, Budget, EntryKind, LedgerEntry, Price
 
 ZERO = Decimal("0")
 # SQLite sums decimals as floats; every total is rounded back to the ledger's precision.
 PRECISION = Decimal("0.0001")
+# A job's state while it waits for its reservation: `videos.models.JobState.QUEUED` (a test
+# checks they agree).
+QUEUED = "queued"
+SPENT_KINDS = (EntryKind.CHARGE, EntryKind.ADJUSTMENT)
+
+
+class BilledProject(Protocol):
+    """What billing needs of a project (a `videos.models.Project`)."""
+
+    pk: Any
+
+
+class BilledJob(Protocol):
+    """What billing needs of a job (a `videos.models.GenerationJob`)."""
+
+    pk: Any
+    project: Any  # a BilledProject
+    project_id: int
+    estimated_cost_usd: Decimal
+    duration: int
+    sound: bool
+    provider: str
+    created: datetime.datetime
+
+
+def project_model() -> type[models.Model]:
+    """`videos.models.Project`, as the ledger's foreign key names it."""
+    return LedgerEntry._meta.get_field("project").related_model  # type: ignore[return-value]
+
+
+def job_model() -> type[models.Model]:
+    """`videos.models.GenerationJob`, as the ledger's foreign key names it."""
+    return LedgerEntry._meta.get_field("job").related_model  # type: ignore[return-value]
 
 
 class PriceMissing(Exception):
@@ -46,6 +84,15 @@ def price_for(
             f"on {on}: add one to the price list."
         )
     return price
+
+
+def cheapest_credits(*, provider: str, on: datetime.date | None = None) -> int | None:
+    """The fewest credits any clip at `provider` costs by the price rows in effect on `on` (today
+    by default); None when it has no prices."""
+    on = on or timezone.now().date()
+    return Price.objects.filter(provider=provider, effective_from__lte=on).aggregate(
+        fewest=Min("credits")
+    )["fewest"]
 
 
 def month_bounds(month: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
@@ -97,38 +144,87 @@ class ProjectMoney:
 
 
 def reserved_jobs_filter() -> Exists:
+    """For a queryset of jobs: whether the job has its reservation."""
     return Exists(LedgerEntry.objects.filter(job=OuterRef("pk"), kind=EntryKind.RESERVE))
 
 
-def project_money(project: Project, *, month: datetime.date | None = None) -> ProjectMoney:
+def _total(rows: QuerySet, field: str) -> Subquery:
+    """The sum of `field` over `rows` (filtered on `OuterRef("pk")`, the project): one row per
+    project, or none (NULL) when the project has no such rows."""
+    return Subquery(
+        rows.order_by().values("project").annotate(total=Sum(field)).values("total"),
+        output_field=models.DecimalField(**MONEY),
+    )
+
+
+def projects_money(
+    projects: Iterable[BilledProject], *, month: datetime.date | None = None
+) -> dict[Any, ProjectMoney]:
+    """Each project's money in `month` (this month by default), keyed by the project's id.
+
+    One query whatever the number of projects: every total is a subquery of it, so a page of 50
+    projects costs what one does. A project that is not in the database has no money (zeros).
+    """
     month = (month or timezone.now().date()).replace(day=1)
     start, end = month_bounds(month)
-    entries = LedgerEntry.objects.filter(project=project)
-    spent = _sum(
-        entries.filter(
-            kind__in=[EntryKind.CHARGE, EntryKind.ADJUSTMENT], created__gte=start, created__lt=end
+    ids = [project.pk for project in projects]
+    entries = LedgerEntry.objects.filter(project=OuterRef("pk"))
+    jobs = job_model()._default_manager
+    unreserved = jobs.filter(project=OuterRef("pk"), state=QUEUED).filter(~reserved_jobs_filter())
+    rows = (
+        project_model()._default_manager.filter(pk__in=ids)
+        .annotate(
+            spent=_total(
+                entries.filter(kind__in=SPENT_KINDS, created__gte=start, created__lt=end),
+                "amount",
+            ),
+            reserves=_total(entries.filter(kind=EntryKind.RESERVE), "amount"),
+            releases=_total(entries.filter(kind=EntryKind.RELEASE), "amount"),
+            pending=_total(unreserved, "estimated_cost_usd"),
+            cap=F("budget__monthly_cap_usd"),  # the reverse one-to-one: NULL without a budget
+            warning=F("budget__warning_threshold"),
         )
+        .order_by()
+        .values("pk", "spent", "reserves", "releases", "pending", "cap", "warning")
     )
-    reserved = _sum(entries.filter(kind=EntryKind.RESERVE)) - _sum(
-        entries.filter(kind=EntryKind.RELEASE)
-    )
-    pending = _money(
-        GenerationJob.objects.filter(project=project, state=JobState.QUEUED)
-        .filter(~Q(reserved_jobs_filter()))
-        .aggregate(total=Sum("estimated_cost_usd"))["total"]
-    )
-    budget = Budget.objects.filter(project=project).first()
-    return ProjectMoney(
-        month=month,
-        cap_usd=budget.monthly_cap_usd if budget else None,
-        warning_threshold=budget.warning_threshold if budget else None,
-        spent_usd=spent,
-        reserved_usd=reserved,
-        pending_usd=pending,
+    found = {row["pk"]: row for row in rows}
+    money = {}
+    for pk in ids:
+        row = found.get(pk, {})
+        money[pk] = ProjectMoney(
+            month=month,
+            cap_usd=row.get("cap"),
+            warning_threshold=row.get("warning"),
+            spent_usd=_money(row.get("spent")),
+            reserved_usd=_money(row.get("reserves")) - _money(row.get("releases")),
+            pending_usd=_money(row.get("pending")),
+        )
+    return money
+
+
+def project_money(project: BilledProject, *, month: datetime.date | None = None) -> ProjectMoney:
+    """The project's money in `month` (this month by default); see `projects_money`."""
+    return projects_money([project], month=month)[project.pk]
+
+
+def project_has_ledger_entries(*, project: BilledProject) -> bool:
+    return LedgerEntry.objects.filter(project=project).exists()
+
+
+def budget_get(*, project: BilledProject) -> Budget | None:
+    """The project's budget; None when its spend has no cap."""
+    return Budget.objects.filter(project=project).first()
+
+
+def job_charge_subquery() -> Subquery:
+    """For annotating a queryset of jobs: the job's charge in USD, or None before it has one."""
+    # A job is charged at most once (the ledger's constraint), so its charge is one row or none.
+    return Subquery(
+        LedgerEntry.objects.filter(job=OuterRef("pk"), kind=EntryKind.CHARGE).values("amount")[:1]
     )
 
 
-def job_ledger_total(job: GenerationJob) -> dict[str, Decimal]:
+def job_ledger_total(job: BilledJob) -> dict[str, Decimal]:
     """What the ledger holds for one job, by kind (absent kinds are zero)."""
     totals = {kind: _money(0) for kind in EntryKind.values}
     for row in job.ledger_entries.values("kind").annotate(total=Sum("amount")):
@@ -138,7 +234,7 @@ def job_ledger_total(job: GenerationJob) -> dict[str, Decimal]:
 
 @dataclass(frozen=True)
 class SpendReport:
-    project: Project
+    project: BilledProject
     money: ProjectMoney
     charged_usd: Decimal  # charges of the month's clips, without operators' adjustments
     adjustments_usd: Decimal
@@ -148,7 +244,7 @@ class SpendReport:
     by_day: list[dict[str, Any]]
 
 
-def spend_report(*, project: Project, month: datetime.date) -> SpendReport:
+def spend_report(*, project: BilledProject, month: datetime.date) -> SpendReport:
     """What a project spent in a calendar month, and how: by kind, duration, sound and day.
 
     Breakdowns are of charges (each charge belongs to one clip); `money.spent_usd` also counts

@@ -1,6 +1,9 @@
-"""Writes of money. Each job is reserved at most once, charged at most once and released at most
-once (the ledger's unique constraint makes a duplicate a no-op, whoever races), so a job's
-ledger always sums to what was actually charged.
+"""Writes of money: budgets, and the ledger. Each job is reserved at most once, charged at most
+once and released at most once (the ledger's unique constraint makes a duplicate a no-op, whoever
+races), so a job's ledger always sums to what was actually charged.
+
+Like the selectors, nothing here imports `videos`: jobs and projects are `BilledJob` and
+`BilledProject`, and their tables are reached through the ledger's foreign keys.
 """
 
 from __future__ import annotations
@@ -10,11 +13,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from billing.models import Budget, EntryKind, LedgerEntry, Price
-from billing.selectors import price_for, project_money
-from videos.models import GenerationJob, JobState
+# The two warning-threshold names are here for the doors that ask for a budget (the admin).
+from billing.models import (  # noqa: F401
+    WARNING_THRESHOLD_DEFAULT,
+    WARNING_THRESHOLD_HELP,
+    Budget,
+    EntryKind,
+    LedgerEntry,
+    Price,
+)
+from billing.selectors import (
+    QUEUED,
+    BilledJob,
+    BilledProject,
+    job_model,
+    price_for,
+    project_money,
+)
 
 logger = logging.getLogger(__name__)
 CENT_FRACTION = Decimal("0.0001")
@@ -25,7 +43,7 @@ def job_price(*, duration: int, sound: bool, provider: str = "kie") -> Price:
     return price_for(duration=duration, sound=sound, provider=provider)
 
 
-def _append_once(*, job: GenerationJob, kind: str, amount: Decimal, note: str) -> bool:
+def _append_once(*, job: BilledJob, kind: str, amount: Decimal, note: str) -> bool:
     """Write the job's one entry of `kind`; False if it exists already."""
     if LedgerEntry.objects.filter(job=job, kind=kind).exists():
         return False
@@ -39,7 +57,7 @@ def _append_once(*, job: GenerationJob, kind: str, amount: Decimal, note: str) -
     return True
 
 
-def budget_reserve(*, job: GenerationJob) -> bool:
+def budget_reserve(*, job: BilledJob) -> bool:
     """Reserve a queued job's estimate against its project's monthly budget.
 
     Returns False only when the budget cannot cover it. The budget row is locked so two workers
@@ -49,8 +67,8 @@ def budget_reserve(*, job: GenerationJob) -> bool:
     with transaction.atomic():
         budgets_lock([job.project_id])
         still_queued = (
-            GenerationJob.objects.select_for_update()
-            .filter(pk=job.pk, state=JobState.QUEUED)
+            job_model()._default_manager.select_for_update()
+            .filter(pk=job.pk, state=QUEUED)
             .exists()
         )
         if not still_queued or LedgerEntry.objects.filter(job=job, kind=EntryKind.RESERVE).exists():
@@ -66,11 +84,60 @@ def budget_reserve(*, job: GenerationJob) -> bool:
         return True
 
 
-def job_release(*, job: GenerationJob, note: str) -> None:
+def job_release(*, job: BilledJob, note: str) -> None:
     """Give back the job's reservation, if it has one that is not yet released."""
     reserve = LedgerEntry.objects.filter(job=job, kind=EntryKind.RESERVE).first()
     if reserve is not None:
         _append_once(job=job, kind=EntryKind.RELEASE, amount=reserve.amount, note=note)
+
+
+def _check_budget(*, monthly_cap_usd: Decimal, warning_threshold: Decimal | None) -> None:
+    errors: dict[str, str] = {}
+    if monthly_cap_usd < 0:
+        errors["monthly_cap_usd"] = "The monthly budget must not be negative."
+    if warning_threshold is not None and not Decimal("0") < warning_threshold <= Decimal("1"):
+        errors["warning_threshold"] = (
+            "The warning threshold is a fraction of the budget: more than 0, at most 1 "
+            "(0.80 warns at 80%)."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def budget_set(
+    *,
+    project: BilledProject,
+    monthly_cap_usd: Decimal | None,
+    warning_threshold: Decimal | None = None,
+) -> Budget | None:
+    """Cap the project's monthly spend at `monthly_cap_usd`, or lift the cap with None.
+
+    `warning_threshold` is the fraction of the cap at which spend is flagged; None keeps the
+    budget's current one (0.80 for a new budget). Jobs already reserved keep their reservation;
+    queued jobs wait if the new cap is lower. Raises `ValidationError` (field -> message).
+    """
+    if monthly_cap_usd is None:
+        budget_delete(project=project)
+        return None
+    _check_budget(monthly_cap_usd=monthly_cap_usd, warning_threshold=warning_threshold)
+    wanted: dict[str, Decimal] = {"monthly_cap_usd": monthly_cap_usd}
+    if warning_threshold is not None:
+        wanted["warning_threshold"] = warning_threshold
+    with transaction.atomic():
+        budget, _ = Budget.objects.select_for_update().get_or_create(
+            project=project, defaults=wanted
+        )
+        changed = [field for field, value in wanted.items() if getattr(budget, field) != value]
+        for field in changed:
+            setattr(budget, field, wanted[field])
+        if changed:
+            budget.save(update_fields=[*changed, "updated"])
+    return budget
+
+
+def budget_delete(*, project: BilledProject) -> None:
+    """Lift the project's cap (its spend stays in the ledger), or do nothing if it has none."""
+    Budget.objects.filter(project=project).delete()
 
 
 def budgets_lock(project_ids: Iterable[int]) -> None:
@@ -95,7 +162,7 @@ class Settlement:
     discrepancy: str  # why the charge differs from what was reported or allowed; "" if it does not
 
 
-def _charge_cap(job: GenerationJob) -> Decimal:
+def _charge_cap(job: BilledJob) -> Decimal:
     """The most a clip may be charged: its list price, or its reservation if that was lower."""
     cap = price_for(
         duration=job.duration, sound=job.sound, provider=job.provider, on=job.created.date()
@@ -104,7 +171,7 @@ def _charge_cap(job: GenerationJob) -> Decimal:
     return min(cap, reserve.amount) if reserve is not None else cap
 
 
-def charge_for_credits(*, job: GenerationJob, credits: Decimal | None) -> tuple[Decimal, str]:
+def charge_for_credits(*, job: BilledJob, credits: Decimal | None) -> tuple[Decimal, str]:
     """What to charge for the provider's reported credits, and any discrepancy to flag.
 
     Credits are converted at the price list's rate. A report above the clip's list price (or its
@@ -126,7 +193,7 @@ def charge_for_credits(*, job: GenerationJob, credits: Decimal | None) -> tuple[
     )
 
 
-def _over_budget_after_release(job: GenerationJob, amount: Decimal) -> str:
+def _over_budget_after_release(job: BilledJob, amount: Decimal) -> str:
     """A late clip is charged after its reservation was given back: say so if that overspends."""
     reserve = LedgerEntry.objects.filter(job=job, kind=EntryKind.RESERVE).exists()
     released = LedgerEntry.objects.filter(job=job, kind=EntryKind.RELEASE).exists()
@@ -141,7 +208,7 @@ def _over_budget_after_release(job: GenerationJob, amount: Decimal) -> str:
     )
 
 
-def job_settle(*, job: GenerationJob, credits: Decimal | None) -> Settlement:
+def job_settle(*, job: BilledJob, credits: Decimal | None) -> Settlement:
     """Charge what the clip cost and release its reservation.
 
     Idempotent: a job already charged keeps its charge (`created` False).

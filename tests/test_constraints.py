@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
+from append_only import AppendOnlyError
 from billing.models import Budget, EntryKind, LedgerEntry, Price
 from tests.fixtures.data import make_job
-from videos.append_only import AppendOnlyError
 from videos.models import JobEvent, JobState, Kind, Prompt, PromptVersion
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
-"""The editors' door. Like the API, it writes teams, members, projects, budgets and prompts
-only through `videos.services` (see `ServiceAdmin`) and jobs through `videos.pipeline`, so each
-rule is written once and a refusal reads the same through every door."""
+"""The editors' door. Like the API, it writes teams, members, projects and prompts only through
+`videos.services` (see `ServiceAdmin`), budgets through `billing.services` and jobs through
+`videos.jobs`, so each rule is written once and a refusal reads the same through every door."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from django.utils.html import format_html
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
-from billing.models import Budget
-from billing.selectors import job_ledger_total
+from billing import selectors as billing_selectors
+from billing import services as billing_services
 from videos import services
 from videos.jobs import (
     BudgetExceeded,
@@ -315,7 +315,7 @@ BUDGET_FIELDS = ("monthly_cap_usd", "warning_threshold")
 
 
 class ProjectForm(ServiceForm):
-    """A project's settings and its monthly budget, which `services.budget_set` writes."""
+    """A project's settings and its monthly budget, which `billing.services.budget_set` writes."""
 
     monthly_cap_usd = forms.DecimalField(
         label="Monthly budget (USD)",
@@ -328,8 +328,8 @@ class ProjectForm(ServiceForm):
         max_digits=3,
         decimal_places=2,
         required=False,
-        initial=Budget._meta.get_field("warning_threshold").default,
-        help_text=Budget._meta.get_field("warning_threshold").help_text,
+        initial=billing_services.WARNING_THRESHOLD_DEFAULT,
+        help_text=billing_services.WARNING_THRESHOLD_HELP,
     )
 
     class Meta:
@@ -338,7 +338,7 @@ class ProjectForm(ServiceForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        budget = self.instance.pk and Budget.objects.filter(project_id=self.instance.pk).first()
+        budget = self.instance.pk and billing_selectors.budget_get(project=self.instance)
         if budget:
             self.initial.setdefault("monthly_cap_usd", budget.monthly_cap_usd)
             self.initial.setdefault("warning_threshold", budget.warning_threshold)
@@ -371,7 +371,7 @@ class ProjectAdmin(ServiceAdmin):
             )
             adopt(obj, saved)
         if set(BUDGET_FIELDS) & set(form.changed_data):
-            services.budget_set(
+            billing_services.budget_set(
                 project=obj,
                 monthly_cap_usd=data["monthly_cap_usd"],
                 warning_threshold=data["warning_threshold"],
@@ -382,9 +382,13 @@ class ProjectAdmin(ServiceAdmin):
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # The budget goes with its project in project_delete; it needs no permission of the
-        # Budget admin, which only shows.
-        perms_needed.discard(str(Budget._meta.verbose_name))
+        # What cascades with a project (its budget) goes in project_delete; it needs no
+        # permission of its own admin (the Budget admin only shows).
+        perms_needed.difference_update(
+            str(relation.related_model._meta.verbose_name)
+            for relation in Project._meta.related_objects
+            if relation.on_delete is models.CASCADE
+        )
         return deleted, counts, perms_needed, protected
 
     def delete_model(self, request: HttpRequest, obj: Project) -> None:
@@ -558,7 +562,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="cost")
     def cost(self, job: GenerationJob) -> str:
-        totals = job_ledger_total(job)
+        totals = billing_selectors.job_ledger_total(job)
         return (
             f"estimated ${job.estimated_cost_usd}; charged ${totals['charge']}; "
             f"reserved ${totals['reserve']}, released ${totals['release']}"

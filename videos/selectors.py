@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from billing.models import EntryKind, LedgerEntry
-from billing.selectors import ProjectMoney, project_money
+from billing import selectors as billing_selectors
 from videos.models import (
     Invitation,
     InvitationStatus,
@@ -134,7 +133,7 @@ def membership_get(*, team: Team, user_id: Any) -> Membership | None:
 def project_list(*, user: AbstractBaseUser) -> QuerySet[Project]:
     return (
         Project.objects.filter(team__memberships__user=user)
-        .select_related("team", "budget")
+        .select_related("team")
         .order_by("created", "id")
     )
 
@@ -142,11 +141,6 @@ def project_list(*, user: AbstractBaseUser) -> QuerySet[Project]:
 def project_get(*, user: AbstractBaseUser, project_id: Any) -> Project | None:
     pk = id_or_none(project_id)
     return project_list(user=user).filter(pk=pk).first() if pk else None
-
-
-def project_money_by_id(projects: list[Project]) -> dict[int, ProjectMoney]:
-    """This month's money of each project, for listing them."""
-    return {project.pk: project_money(project) for project in projects}
 
 
 def prompt_list(*, user: AbstractBaseUser) -> QuerySet[Prompt]:
@@ -180,17 +174,10 @@ def prompt_version_visible(*, user: AbstractBaseUser) -> QuerySet[PromptVersion]
 # --- Jobs ------------------------------------------------------------------------------------
 
 
-def _charge_of_job() -> Subquery:
-    # A job is charged at most once (the ledger's constraint), so its charge is one row or none.
-    return Subquery(
-        LedgerEntry.objects.filter(job=OuterRef("pk"), kind=EntryKind.CHARGE).values("amount")[:1]
-    )
-
-
 def _jobs_with_cost() -> QuerySet[GenerationJob]:
     return (
         GenerationJob.objects.select_related("asset", "created_by")
-        .annotate(cost_usd=_charge_of_job())
+        .annotate(cost_usd=billing_selectors.job_charge_subquery())
         .order_by("-created")
     )
 
@@ -219,8 +206,3 @@ def jobs_with_details(jobs: list[GenerationJob]) -> list[GenerationJob]:
 
 def job_with_details(job: GenerationJob) -> GenerationJob:
     return jobs_with_details([job])[0]
-
-
-# --- Spend -----------------------------------------------------------------------------------
-
-

@@ -1,5 +1,6 @@
-"""Writes of teams, memberships, projects, budgets and prompts, and the API's ways of creating
-jobs (once per idempotency key, or a whole batch at once) on top of `videos.pipeline`.
+"""Writes of teams, memberships, projects and prompts, and the API's ways of creating jobs (once
+per idempotency key, or a whole batch at once) on top of `videos.jobs`. Budgets are billing's
+(`billing.services.budget_set`).
 
 Every function takes keyword arguments, checks its own rules and raises `ValidationError`
 (field -> message) for bad input or a `Conflict` when the request contradicts what exists.
@@ -20,7 +21,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from billing.models import Budget, LedgerEntry
+from billing import selectors as billing_selectors
+from billing import services as billing_services
 from videos.jobs import (
     BudgetExceeded,
     JobSpec,
@@ -305,7 +307,7 @@ def _close_invitation(
     return locked
 
 
-# --- Projects and budgets --------------------------------------------------------------------
+# --- Projects --------------------------------------------------------------------------------
 
 
 PROJECT_FIELDS = (
@@ -346,7 +348,7 @@ def project_create(
         with transaction.atomic():
             project.save()
             if monthly_budget_usd is not None:
-                budget_set(project=project, monthly_cap_usd=monthly_budget_usd)
+                billing_services.budget_set(project=project, monthly_cap_usd=monthly_budget_usd)
     except IntegrityError:  # another request took the name between our check and insert
         raise ValidationError({"name": PROJECT_NAME_TAKEN}) from None
     return project
@@ -369,50 +371,6 @@ def project_update(*, project: Project, **changes: Any) -> Project:
     return project
 
 
-def _check_budget(*, monthly_cap_usd: Decimal, warning_threshold: Decimal | None) -> None:
-    errors: dict[str, str] = {}
-    if monthly_cap_usd < 0:
-        errors["monthly_cap_usd"] = "The monthly budget must not be negative."
-    if warning_threshold is not None and not Decimal("0") < warning_threshold <= Decimal("1"):
-        errors["warning_threshold"] = (
-            "The warning threshold is a fraction of the budget: more than 0, at most 1 "
-            "(0.80 warns at 80%)."
-        )
-    if errors:
-        raise ValidationError(errors)
-
-
-def budget_set(
-    *,
-    project: Project,
-    monthly_cap_usd: Decimal | None,
-    warning_threshold: Decimal | None = None,
-) -> Budget | None:
-    """Cap the project's monthly spend at `monthly_cap_usd`, or lift the cap with None.
-
-    `warning_threshold` is the fraction of the cap at which spend is flagged; None keeps the
-    budget's current one (0.80 for a new budget). Jobs already reserved keep their reservation;
-    queued jobs wait if the new cap is lower.
-    """
-    if monthly_cap_usd is None:
-        Budget.objects.filter(project=project).delete()
-        return None
-    _check_budget(monthly_cap_usd=monthly_cap_usd, warning_threshold=warning_threshold)
-    wanted: dict[str, Decimal] = {"monthly_cap_usd": monthly_cap_usd}
-    if warning_threshold is not None:
-        wanted["warning_threshold"] = warning_threshold
-    with transaction.atomic():
-        budget, _ = Budget.objects.select_for_update().get_or_create(
-            project=project, defaults=wanted
-        )
-        changed = [field for field, value in wanted.items() if getattr(budget, field) != value]
-        for field in changed:
-            setattr(budget, field, wanted[field])
-        if changed:
-            budget.save(update_fields=[*changed, "updated"])
-    return budget
-
-
 def project_delete_check(*, project: Project) -> None:
     """Raises `ProjectNotEmpty` when the project has jobs, prompts or money on it.
 
@@ -424,7 +382,7 @@ def project_delete_check(*, project: Project) -> None:
         raise ProjectNotEmpty(
             "The project has prompts, whose versions are kept; it cannot be deleted."
         )
-    if LedgerEntry.objects.filter(project=project).exists():
+    if billing_selectors.project_has_ledger_entries(project=project):
         raise ProjectNotEmpty("The project has ledger entries; it cannot be deleted.")
 
 
@@ -434,7 +392,7 @@ def project_delete(*, project: Project) -> None:
         # Locked, so a job created meanwhile waits and then finds no project, instead of a 500.
         Project.objects.select_for_update().filter(pk=project.pk).first()
         project_delete_check(project=project)
-        Budget.objects.filter(project=project).delete()
+        billing_services.budget_delete(project=project)
         project.delete()
 
 

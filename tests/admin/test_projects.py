@@ -1,5 +1,5 @@
 """Projects and their budgets through the admin: created, changed and deleted by the project
-services, the budget written by `services.budget_set`; the Budget admin only shows."""
+services, the budget written by `billing.services.budget_set`; the Budget admin only shows."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from billing import services as billing_services
 from billing.models import Budget
 from tests.admin.pages import form_data, page_text
 from tests.fixtures.data import make_job
-from videos import services
 from videos.models import Project
 
 pytestmark = pytest.mark.django_db
@@ -28,13 +28,13 @@ def change_url(project: Project) -> str:
 @pytest.fixture
 def budget_set_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
-    real = services.budget_set
+    real = billing_services.budget_set
 
     def recording(**kwargs: Any) -> Budget | None:
         calls.append(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "budget_set", recording)
+    monkeypatch.setattr(billing_services, "budget_set", recording)
     return calls
 
 

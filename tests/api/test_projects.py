@@ -5,10 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import Budget, EntryKind, LedgerEntry
+from billing.selectors import project_money
 from tests.fixtures.data import make_job
-from videos.models import Project, Prompt, Team
+from videos.models import JobState, Project, Prompt, Team
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +31,43 @@ def test_the_list_holds_the_users_projects_with_their_money(alice_api, project, 
     assert results[0]["spent_this_month_usd"] == "0.2800"
     assert results[0]["reserved_usd"] == "0.5500"
     assert results[0]["remaining_this_month_usd"] == "9.1700"
+
+
+def _with_money(project: Project, index: int) -> Project:
+    """Some of everything the list shows: a charge, a reservation and a queued job."""
+    Budget.objects.get_or_create(project=project, defaults={"monthly_cap_usd": Decimal(index + 5)})
+    for state, kind, usd in [
+        (JobState.SUCCEEDED, EntryKind.CHARGE, Decimal("0.28")),
+        (JobState.SUBMITTED, EntryKind.RESERVE, Decimal("0.55")),
+    ]:
+        job = make_job(project, state=state, estimated_cost_usd=usd)
+        LedgerEntry.objects.create(project=project, job=job, kind=kind, amount=usd)
+    make_job(project, estimated_cost_usd=Decimal(index) / 100)
+    return project
+
+
+def test_the_list_reads_money_in_as_many_queries_for_50_projects_as_for_1(alice_api, project, team):
+    def list_projects() -> tuple[int, list[dict]]:
+        with CaptureQueriesContext(connection) as queries:
+            response = alice_api.get(PROJECTS, {"page_size": 50})
+        assert response.status_code == 200
+        return len(queries), response.json()["results"]
+
+    _with_money(project, 0)
+    list_projects()  # the first request of a user also gives them their own team
+    one, _ = list_projects()
+    for index in range(1, 50):
+        _with_money(Project.objects.create(team=team, name=f"Shot {index}"), index)
+    fifty, results = list_projects()
+
+    assert one == fifty
+    assert len(results) == 50
+    for row in results:
+        money = project_money(Project.objects.get(pk=row["id"]))
+        shown = row["spent_this_month_usd"], row["reserved_usd"], row["remaining_this_month_usd"]
+        assert shown == tuple(
+            f"{usd:.4f}" for usd in (money.spent_usd, money.reserved_usd, money.remaining_usd)
+        )
 
 
 def test_an_editor_creates_a_project_in_a_team(erin_api, team):

@@ -10,7 +10,8 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.selectors import ProjectMoney, project_money
+from billing import services as billing_services
+from billing.selectors import ProjectMoney, project_money, projects_money
 from videos import selectors, services
 from videos.api.base import (
     PAGE_PARAMETERS,
@@ -89,7 +90,7 @@ class ProjectListApi(ApiView):
     )
     def get(self, request: Request) -> Response:
         def to_data(projects: list[Project]) -> list[dict[str, Any]]:
-            money = selectors.project_money_by_id(projects)
+            money = projects_money(projects)
             return [project_data(project, money[project.pk]) for project in projects]
 
         return paginated_response(
@@ -155,7 +156,7 @@ class ProjectDetailApi(ApiView):
         if changes:
             services.project_update(project=project, **changes)
         if budget_changed:
-            services.budget_set(project=project, monthly_cap_usd=cap)
+            billing_services.budget_set(project=project, monthly_cap_usd=cap)
         project = self._project(request, project_id)
         return Response(project_data(project, project_money(project)))
 

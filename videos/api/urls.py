@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from videos.api import auth, jobs, money, projects, prompts, teams
+from videos.api import auth, estimate, jobs, projects, prompts, teams
 
 app_name = "api"
 
@@ -56,8 +56,8 @@ v1 = [
     path("jobs/<str:job_id>/retry/", jobs.JobRetryApi.as_view(), name="job-retry"),
     path("jobs/<str:job_id>/video/", jobs.JobVideoApi.as_view(), name="job-video"),
     path("jobs/<str:job_id>/poster/", jobs.JobPosterApi.as_view(), name="job-poster"),
-    path("estimate/", money.EstimateApi.as_view(), name="estimate"),
-    path("spend/", money.SpendApi.as_view(), name="spend"),
+    path("estimate/", estimate.EstimateApi.as_view(), name="estimate"),
+    path("", include("billing.urls")),  # billing's endpoints: spend/
 ]
 
 urlpatterns = [

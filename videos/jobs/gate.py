@@ -18,8 +18,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from billing.models import Price
-from billing.selectors import PriceMissing, price_for
+from billing.selectors import PriceMissing, cheapest_credits, price_for
 from videos.jobs.states import Party, note, transition
 from videos.models import (
     IN_FLIGHT_STATES,
@@ -206,7 +205,5 @@ def credits_returned(provider_name: str) -> bool:
     ProviderAccount.objects.filter(pk=account.pk).update(
         credits_left=credits, credits_checked_at=timezone.now()
     )
-    cheapest = Price.objects.filter(
-        provider=provider_name, effective_from__lte=timezone.now().date()
-    ).order_by("credits").values_list("credits", flat=True).first()
+    cheapest = cheapest_credits(provider=provider_name)
     return cheapest is not None and credits >= cheapest

@@ -1,5 +1,7 @@
 """Rows that are written once and never changed: job events, prompt versions, ledger entries.
 
+Shared by both apps and owned by neither, so billing's models need nothing from `videos`.
+
 The ORM refuses updates and deletes, and a database trigger refuses UPDATE (and, on PostgreSQL,
 DELETE) from any other client too. SQLite keeps DELETE open because Django's test flush empties
 tables with DELETE; PostgreSQL flushes with TRUNCATE, which row triggers do not see.

@@ -1,110 +1,29 @@
-"""Money: `POST /estimate/` (what jobs would cost, with no side effects) and
-`GET /spend/?project=&month=YYYY-MM` (what a project spent in a month, and how)."""
+"""Billing's endpoint: `GET /spend/?project=&month=YYYY-MM`, what a project spent in a month,
+and how. It sits on the API's shared pieces (`videos.api`): the same auth, errors and team scope
+as every other endpoint; the report itself is `billing.selectors.spend_report`."""
 
 from __future__ import annotations
 
 import datetime
 import re
-from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    PolymorphicProxySerializer,
-    extend_schema,
-)
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing import selectors as billing_selectors
-from videos import selectors, services
+from billing.selectors import spend_report
+from videos import selectors
 from videos.api.base import ApiView
 from videos.api.errors import error_responses
-from videos.api.jobs import (
-    UPLOAD_MAX_BODY_BYTES,
-    BatchInputSerializer,
-    JobFormSerializer,
-    JobInputSerializer,
-    job_body,
-    job_inputs,
-)
 from videos.api.serializers import MONEY, choice
-from videos.jobs import balance_check
 from videos.models import Kind
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-class EstimateSerializer(serializers.Serializer):
-    estimated_cost_usd = serializers.DecimalField(**MONEY, help_text="All the jobs together.")
-    jobs = serializers.ListField(
-        child=serializers.DecimalField(**MONEY), help_text="Each job's price, in request order."
-    )
-    within_budget = serializers.BooleanField(
-        help_text="Whether the budgets would accept these jobs now."
-    )
-    budget_message = serializers.CharField(help_text="Why not, when they would not.")
-    provider_credits_left = serializers.DecimalField(
-        **MONEY, allow_null=True,
-        help_text="The provider balance as last seen (null: not read yet).",
-    )
-    provider_credits_checked_at = serializers.DateTimeField(allow_null=True)
-    credits_queued = serializers.IntegerField(help_text="Credits that jobs already queued will take.")
-    credits_needed = serializers.IntegerField(help_text="Credits these jobs will take.")
-    within_balance = serializers.BooleanField(
-        help_text="Whether the balance can pay for these beside the queued jobs."
-    )
-    balance_message = serializers.CharField(help_text="Why not, when it cannot.")
-
-
-class EstimateApi(ApiView):
-    parser_classes = [JSONParser, MultiPartParser]
-    max_body_bytes = UPLOAD_MAX_BODY_BYTES
-
-    @extend_schema(
-        operation_id="estimate",
-        request={
-            "application/json": PolymorphicProxySerializer(
-                component_name="EstimateRequest",
-                serializers=[JobInputSerializer, BatchInputSerializer],
-                resource_type_field_name=None,
-            ),
-            "multipart/form-data": JobFormSerializer,
-        },
-        responses={200: EstimateSerializer, **error_responses(400, 413, 415)},
-        description="The body of a job or of a batch: validated and priced, nothing saved.",
-    )
-    def post(self, request: Request) -> Response:
-        if isinstance(request.data, dict) and "jobs" in request.data:
-            batch = BatchInputSerializer(data=request.data, context={"request": request})
-            batch.is_valid(raise_exception=True)
-            items = [job_inputs(item) for item in batch.validated_data["jobs"]]
-        else:
-            items = [job_inputs(job_body(request).validated_data)]
-        specs, refusal = services.jobs_prepare_batch(items=items, refuse_over_budget=False)
-        prices = [spec.estimated_cost_usd for spec in specs]
-        balance = balance_check(specs)
-        return Response(
-            EstimateSerializer(
-                {
-                    "estimated_cost_usd": sum(prices, Decimal("0")),
-                    "jobs": prices,
-                    "within_budget": refusal is None,
-                    "budget_message": refusal or "",
-                    "provider_credits_left": balance.credits_left,
-                    "provider_credits_checked_at": balance.checked_at,
-                    "credits_queued": balance.queued_credits,
-                    "credits_needed": balance.credits_needed,
-                    "within_balance": balance.covers,
-                    "balance_message": balance.message,
-                }
-            ).data
-        )
 
 
 class KindSpendSerializer(serializers.Serializer):
@@ -185,5 +104,5 @@ class SpendApi(ApiView):
             if selectors.id_or_none(project_id) is None:
                 raise ValidationError({"project": ["A valid project id is required."]})
             raise NotFound()
-        report: Any = billing_selectors.spend_report(project=project, month=month)
+        report: Any = spend_report(project=project, month=month)
         return Response(SpendSerializer({**report.__dict__, "month": month.strftime("%Y-%m")}).data)
