@@ -166,6 +166,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Reelforge API",
     "DESCRIPTION": "Create and follow Kling 2.6 video generation jobs, and read what they cost.",
     "VERSION": "1.0.0",
+    # Routes answer with and without a trailing slash; the schema lists the slashed spelling.
+    "PREPROCESSING_HOOKS": ["videos.api.schema.documented_endpoints"],
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

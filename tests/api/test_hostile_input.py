@@ -84,3 +84,39 @@ def test_the_login_rate_cannot_be_dodged_with_forwarded_for(settings, alice):
     ]
     assert codes[:2] == [400, 400]
     assert codes[2:] == [429, 429]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/jobs", "/api/v1/jobs/"])
+def test_a_post_without_the_trailing_slash_creates_the_job_too(alice_api, job_body, path):
+    response = alice_api.post(path, job_body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["state"] == "queued"
+
+
+def test_every_route_answers_without_its_trailing_slash(alice_api, alice):
+    token = alice_api.post("/api/v1/auth/token", {"username": "alice", "password": "alice-pw-1"},
+                           format="json")
+    assert token.status_code == 200 and "token" in token.json()
+    assert alice_api.get("/api/v1/projects").status_code == 200
+
+
+def test_an_unknown_api_route_is_a_json_404(alice_api):
+    response = alice_api.get("/api/v1/nothing-here/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "not_found"
+
+
+def test_a_server_error_under_the_api_is_json(alice_api, monkeypatch):
+    from videos.api import projects
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("the database caught fire")
+
+    monkeypatch.setattr(projects.selectors, "project_list", broken)
+    alice_api.raise_request_exception = False
+    response = alice_api.get("/api/v1/projects/")
+    assert response.status_code == 500
+    assert response.json() == {
+        "code": "server_error", "detail": "The server failed to answer; try again later."
+    }

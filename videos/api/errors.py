@@ -11,7 +11,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
@@ -68,6 +69,27 @@ def _translated(exc: Exception) -> Exception:
         # Python's dates and numbers have limits the schema's formats do not state.
         return exceptions.ValidationError({"non_field_errors": ["A value is out of range."]})
     return exc
+
+
+def unknown_route(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """No API operation at this address (JSON, like every other API error)."""
+    return JsonResponse(
+        {
+            "code": "not_found",
+            "detail": f"No API operation at {request.path}; see /api/docs/ for the ones there are.",
+        },
+        status=404,
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 page, but JSON under /api/: scripts parse errors, they do not read HTML."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"code": "server_error", "detail": "The server failed to answer; try again later."},
+            status=500,
+        )
+    return defaults.server_error(request)
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.urls import urlpatterns as billing_urls
 from videos.api import auth, estimate, jobs, projects, prompts, teams
+from videos.api.errors import unknown_route
 
 app_name = "api"
 
@@ -57,11 +59,21 @@ v1 = [
     path("jobs/<str:job_id>/video/", jobs.JobVideoApi.as_view(), name="job-video"),
     path("jobs/<str:job_id>/poster/", jobs.JobPosterApi.as_view(), name="job-poster"),
     path("estimate/", estimate.EstimateApi.as_view(), name="estimate"),
-    path("", include("billing.urls")),  # billing's endpoints: spend/
+    *billing_urls,  # billing's endpoints: spend/
 ]
+
+
+def slash_optional(patterns: list[URLPattern]) -> list[URLPattern | URLResolver]:
+    """Each route also without its trailing slash: a script that posts to `/jobs` must reach the
+    view, not a redirect that its HTTP client follows as a GET. The schema lists one spelling."""
+    aliases = [path(str(p.pattern).rstrip("/"), p.callback) for p in patterns]
+    return [*patterns, *aliases]
+
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("v1/", include(v1)),
+    path("v1/", include(slash_optional(v1))),
+    # Anything else under /api/ is a JSON 404, never an HTML page.
+    re_path(r"^.*$", unknown_route),
 ]
