@@ -156,12 +156,16 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "600/min"),
         "team": env_str("API_THROTTLE_TEAM", "1200/min"),
         "token": env_str("API_THROTTLE_TOKEN", "20/min"),
+        "job_read": env_str("API_THROTTLE_JOB_READ", "3000/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # How many proxies in front of us append to X-Forwarded-For; 0 trusts only the socket's
     # address, so a client cannot pick its own identity for the login rate.
     "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
 }
+# `GET /jobs/{id}/?wait=N` holds a server thread for up to N s; past this many at once in one
+# process, a request answers at once instead.
+API_MAX_WAITERS = env_int("API_MAX_WAITERS", 16)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Reelforge API",
     "DESCRIPTION": "Create and follow Kling 2.6 video generation jobs, and read what they cost.",

@@ -71,7 +71,9 @@ def test_an_image_to_video_job_keeps_its_uploaded_image(admin_client, project):
     Image.new("RGB", (64, 48), "orange").save(buffer, format="PNG")
     buffer.seek(0)
     buffer.name = "sunset.png"
-    response = admin_client.post(ADD_URL, form(project, kind="image_to_video", image=buffer))
+    response = admin_client.post(
+        ADD_URL, form(project, kind="image_to_video", image=buffer, aspect_ratio="")
+    )
     assert response.status_code == 302
     job = GenerationJob.objects.get()
     assert job.source_image.read().startswith(b"\x89PNG")

@@ -243,7 +243,11 @@ class GenerationJob(models.Model):
     source_image_url = models.URLField(blank=True, max_length=2000)
     duration = models.PositiveSmallIntegerField(choices=Duration.choices, default=Duration.FIVE)
     aspect_ratio = models.CharField(
-        max_length=5, choices=AspectRatio.choices, default=AspectRatio.LANDSCAPE
+        max_length=5,
+        choices=AspectRatio.choices,
+        blank=True,
+        default=AspectRatio.LANDSCAPE,
+        help_text="Text to video only; empty for image to video, whose image decides.",
     )
     sound = models.BooleanField(default=False)
 
@@ -311,7 +315,12 @@ class GenerationJob(models.Model):
             _choices_check("kind", Kind, "job_kind_valid"),
             _choices_check("state", JobState, "job_state_valid"),
             _choices_check("duration", Duration, "job_duration_valid"),
-            _choices_check("aspect_ratio", AspectRatio, "job_aspect_ratio_valid"),
+            # Image to video has none: the image decides its shape.
+            models.CheckConstraint(
+                condition=Q(kind=Kind.TEXT_TO_VIDEO, aspect_ratio__in=AspectRatio.values)
+                | Q(kind=Kind.IMAGE_TO_VIDEO, aspect_ratio=""),
+                name="job_aspect_ratio_valid",
+            ),
             models.CheckConstraint(
                 condition=Q(kind=Kind.TEXT_TO_VIDEO)
                 | ~Q(source_image="")

@@ -7,10 +7,13 @@ object of another team is simply not found (the API answers 404, never its data)
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -150,6 +153,7 @@ def prompt_list(*, user: AbstractBaseUser) -> QuerySet[Prompt]:
         .select_related("project")
         .annotate(
             current_number=Subquery(current.values("number")[:1]),
+            current_id=Subquery(current.values("pk")[:1]),
             current_text=Subquery(current.values("text")[:1]),
         )
         .order_by("created", "id")
@@ -163,6 +167,12 @@ def prompt_get(*, user: AbstractBaseUser, prompt_id: Any) -> Prompt | None:
 
 def prompt_version_list(*, prompt: Prompt) -> QuerySet[PromptVersion]:
     return prompt.versions.select_related("created_by").order_by("-number")
+
+
+def prompt_version_of(*, prompt: Prompt, number: int | None) -> PromptVersion | None:
+    """Version `number` of the prompt, or its current one when `number` is None."""
+    versions = prompt.versions.order_by("-number")
+    return (versions.filter(number=number) if number is not None else versions).first()
 
 
 def prompt_version_visible(*, user: AbstractBaseUser) -> QuerySet[PromptVersion]:
@@ -206,3 +216,36 @@ def jobs_with_details(jobs: list[GenerationJob]) -> list[GenerationJob]:
 
 def job_with_details(job: GenerationJob) -> GenerationJob:
     return jobs_with_details([job])[0]
+
+
+# States in which a job will not move again by itself: a waiter stops at them.
+SETTLED_STATES = ("succeeded", "failed", "canceled", "needs_attention")
+
+
+def job_wait(
+    *,
+    user: AbstractBaseUser,
+    job_id: Any,
+    seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GenerationJob | None:
+    """The job once it is settled or `seconds` have passed, whichever comes first.
+
+    Holds no database connection while it waits: between two looks (every 0.25 s at first,
+    then up to every second) the connection is closed, so a thousand waiters cost a thousand
+    idle threads, not a thousand connections.
+    """
+    pk = uuid_or_none(job_id)
+    if pk is None:
+        return None
+    deadline = time.monotonic() + seconds
+    pause = 0.25
+    while True:
+        state = GenerationJob.objects.filter(pk=pk).values_list("state", flat=True).first()
+        left = deadline - time.monotonic()
+        if state is None or state in SETTLED_STATES or left <= 0:
+            return job_get(user=user, job_id=pk)
+        if not connection.in_atomic_block:
+            connection.close()
+        sleep(min(pause, left))
+        pause = min(pause * 2, 1.0)

@@ -33,6 +33,7 @@ from videos.jobs import (
 from videos.models import (
     Invitation,
     InvitationStatus,
+    Kind,
     PROMPT_MAX_LENGTH,
     GenerationJob,
     Membership,
@@ -485,7 +486,12 @@ def job_asks_for_the_same(job: GenerationJob, inputs: dict[str, Any]) -> bool:
         or job.prompt_version_id != (version.pk if version else None)
         or (version is None and job.prompt_text != (inputs.get("prompt") or ""))
         or job.duration != (inputs.get("duration") or project.default_duration)
-        or job.aspect_ratio != (inputs.get("aspect_ratio") or project.default_aspect_ratio)
+        or job.aspect_ratio
+        != (
+            (inputs.get("aspect_ratio") or project.default_aspect_ratio)
+            if job.kind == Kind.TEXT_TO_VIDEO
+            else ""
+        )
         or job.sound != (project.default_sound if sound is None else sound)
     ):
         return False

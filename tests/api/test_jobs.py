@@ -599,3 +599,57 @@ def test_a_retry_the_budget_cannot_cover_is_a_402(alice_api, project):
     failed = make_job(project, state=JobState.FAILED)
     Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("0.10"))
     assert alice_api.post(f"{JOBS}{failed.pk}/retry/").status_code == 402
+
+
+# --- Naming a saved prompt, and what an image-to-video job reports --------------------------
+
+
+@pytest.fixture
+def two_prompts(project, alice):  # noqa: ANN001, ANN201
+    from videos import services
+
+    first = services.prompt_create(project=project, title="A", text="Prompt A, first", by=alice)
+    services.prompt_update(prompt=first, by=alice, text="Prompt A, second")
+    second = services.prompt_create(project=project, title="B", text="Prompt B, first", by=alice)
+    return first, second
+
+
+def test_a_job_names_a_saved_prompt_and_its_version_number(erin_api, project, two_prompts):
+    first, second = two_prompts
+    body = {"project": project.pk, "kind": "text_to_video", "prompt_id": second.pk, "version": 1}
+    created = erin_api.post(JOBS, body, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["prompt"] == "Prompt B, first"
+
+    current = erin_api.post(JOBS, {**body, "prompt_id": first.pk, "version": None}, format="json")
+    assert current.json()["prompt"] == "Prompt A, second"
+
+
+def test_a_version_number_alone_or_one_a_prompt_lacks_is_refused(erin_api, project, two_prompts):
+    _, second = two_prompts
+    body = {"project": project.pk, "kind": "text_to_video"}
+    alone = erin_api.post(JOBS, {**body, "version": 1}, format="json")
+    assert alone.status_code == 400 and "version" in alone.json()
+    missing = erin_api.post(JOBS, {**body, "prompt_id": second.pk, "version": 9}, format="json")
+    assert missing.status_code == 400 and "no version 9" in str(missing.json())
+    assert not GenerationJob.objects.exists()
+
+
+def test_prompts_show_their_current_version_id(erin_api, two_prompts):
+    first, _ = two_prompts
+    shown = erin_api.get(f"/api/v1/prompts/{first.pk}/").json()
+    assert shown["version"] == 2
+    assert shown["version_id"] == first.current_version.pk
+
+
+def test_an_image_to_video_job_reports_no_aspect_ratio_and_refuses_one(
+    erin_api, project, public_resolver
+):
+    body = {"project": project.pk, "kind": "image_to_video", "prompt": "The boat drifts",
+            "image_url": "https://images.example.com/boat.png"}
+    created = erin_api.post(JOBS, body, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["aspect_ratio"] is None
+    refused = erin_api.post(JOBS, {**body, "aspect_ratio": "9:16"}, format="json")
+    assert refused.status_code == 400
+    assert "aspect ratio from the image" in str(refused.json()["aspect_ratio"])

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from videos import services
 from videos.api.errors import RequestTooLarge, api_exception_handler
-from videos.api.throttling import TeamRateThrottle, UserRateThrottle
+from videos.api.throttling import TeamRateThrottle, UserRateThrottle, rate_limit_headers
 
 
 class ApiView(APIView):
@@ -44,6 +44,23 @@ class ApiView(APIView):
         if request.user and request.user.is_authenticated:
             # Every user belongs to a team; one who has none gets their own on first use.
             services.personal_team_ensure(user=request.user)
+
+    def check_throttles(self, request: Request) -> None:
+        # DRF's own, keeping the throttles so the answer can say how much of each rate is left.
+        self.counted_throttles = []
+        waits = []
+        for throttle in self.get_throttles():
+            if not throttle.allow_request(request, self):
+                waits.append(throttle.wait())
+            self.counted_throttles.append(throttle)
+        if waits:
+            self.throttled(request, max((w for w in waits if w is not None), default=None))
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for header, value in rate_limit_headers(getattr(self, "counted_throttles", [])).items():
+            response[header] = value
+        return response
 
     def get_exception_handler(self) -> Callable[..., Response | None]:
         return api_exception_handler

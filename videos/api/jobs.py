@@ -4,9 +4,11 @@ them, cancel, retry, and download the clip and its poster."""
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import django_filters
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -28,6 +30,7 @@ from videos.api.base import (
 from videos.api.errors import Conflict, error_responses
 from videos.api.files import stored_file_response
 from videos.api.permissions import found, require_role
+from videos.api.throttling import JobReadRateThrottle, TeamRateThrottle
 from videos.api.serializers import (
     JobSerializer,
     JobSummarySerializer,
@@ -54,14 +57,46 @@ class JobInputSerializer(serializers.Serializer):
         lookup=lambda user, pk: selectors.project_get(user=user, project_id=pk), name="project"
     )
     kind = choice(Kind)
-    prompt = prompt_field(required=False, help_text="The prompt text; or give `prompt_version`.")
+    prompt = prompt_field(
+        required=False,
+        help_text="The prompt text; or name a saved prompt with `prompt_id` (and `version`).",
+    )
+    prompt_id = TeamObjectField(
+        lookup=lambda user, pk: selectors.prompt_get(user=user, prompt_id=pk),
+        name="prompt",
+        required=False,
+        allow_null=True,
+        help_text="A saved prompt (see /prompts/): its current version, or `version`.",
+    )
+    version = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True,
+        help_text="With `prompt_id`: that prompt's version number (default: its current one).",
+    )
     prompt_version = TeamObjectField(
         lookup=lambda user, pk: selectors.prompt_version_visible(user=user).filter(pk=pk).first(),
         name="prompt version",
         required=False,
         allow_null=True,
-        help_text="A saved prompt's version (see /prompts/{id}/versions/).",
+        help_text="A saved prompt's version by its own id (a prompt's `version_id`).",
     )
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Resolve `prompt_id` + `version` to the prompt version they name (an address, not a
+        rule: `job_prepare` judges the job)."""
+        saved, number = data.pop("prompt_id", None), data.pop("version", None)
+        if number is not None and saved is None:
+            raise ValidationError({"version": ["Give `prompt_id` with `version`."]})
+        if saved is None:
+            return data
+        if data.get("prompt_version") is not None:
+            raise ValidationError(
+                {"prompt_id": ["Name a saved prompt by `prompt_id` or by `prompt_version`, not both."]}
+            )
+        version = selectors.prompt_version_of(prompt=saved, number=number)
+        if version is None:
+            raise ValidationError({"version": [f"The prompt has no version {number}."]})
+        data["prompt_version"] = version
+        return data
     duration = serializers.ChoiceField(
         choices=Duration.choices, required=False, help_text="Seconds; default: the project's."
     )
@@ -163,7 +198,8 @@ JOB_FILTER_PARAMETERS = [
     OpenApiParameter("project", OpenApiTypes.INT, description="Only this project's jobs."),
     OpenApiParameter(
         "state", {"type": "array", "items": {"type": "string", "enum": JobState.values}},
-        explode=True, description="Only jobs in these states (repeat the parameter).",
+        explode=True, description="Only jobs in these states: repeat the parameter, or separate "
+        "states with commas (`state=queued,submitting`).",
     ),
     OpenApiParameter("kind", {"type": "string", "enum": Kind.values}),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Created at or after."),
@@ -182,7 +218,10 @@ class JobListApi(ApiView):
         description="Your teams' jobs, newest first.",
     )
     def get(self, request: Request) -> Response:
-        jobs = JobFilter(request.query_params, queryset=selectors.job_list(user=request.user))
+        # `state=queued,submitting` and `state=queued&state=submitting` mean the same.
+        params = request.query_params.copy()
+        params.setlist("state", [s for v in params.getlist("state") for s in v.split(",") if s])
+        jobs = JobFilter(params, queryset=selectors.job_list(user=request.user))
         if not jobs.is_valid():
             raise ValidationError(jobs.errors)
         return paginated_response(
@@ -259,14 +298,45 @@ def _job(request: Request, job_id: str) -> GenerationJob:
     return found(selectors.job_get(user=request.user, job_id=job_id))
 
 
+WAIT_MAX_SECONDS = 60
+# Each waiter holds a server thread; past this many in one process, a request answers at once.
+_waiters = threading.BoundedSemaphore(settings.API_MAX_WAITERS)
+
+
+def _wait_seconds(request: Request) -> int:
+    raw = request.query_params.get("wait")
+    if raw in (None, ""):
+        return 0
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > WAIT_MAX_SECONDS:
+        raise ValidationError({"wait": [f"Give whole seconds from 0 to {WAIT_MAX_SECONDS}."]})
+    return int(raw)
+
+
 class JobDetailApi(ApiView):
+    throttle_classes = [JobReadRateThrottle, TeamRateThrottle]
+
     @extend_schema(
         operation_id="jobs_retrieve",
-        parameters=[id_parameter("job_id", "uuid")],
-        responses={200: JobSerializer, **error_responses(404)},
+        parameters=[
+            id_parameter("job_id", "uuid"),
+            OpenApiParameter(
+                "wait", {"type": "integer", "minimum": 0, "maximum": WAIT_MAX_SECONDS},
+                description="Answer as soon as the job is settled (succeeded, failed, canceled "
+                "or needs attention) or after this many seconds, whichever comes first. A server "
+                "busy with many waiters answers at once.",
+            ),
+        ],
+        responses={200: JobSerializer, **error_responses(400, 404)},
     )
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(JobSerializer(_job(request, job_id), context={"request": request}).data)
+        seconds = _wait_seconds(request)
+        job = _job(request, job_id)
+        if seconds and job.state not in selectors.SETTLED_STATES and _waiters.acquire(blocking=False):
+            try:
+                job = found(selectors.job_wait(user=request.user, job_id=job.pk, seconds=seconds))
+            finally:
+                _waiters.release()
+        return Response(JobSerializer(job, context={"request": request}).data)
 
 
 class JobCancelApi(ApiView):

@@ -30,13 +30,21 @@ class PromptSerializer(serializers.Serializer):
     project = serializers.IntegerField(source="project_id")
     title = serializers.CharField()
     text = serializers.CharField(source="current_text", help_text="The current version's text.")
-    version = serializers.IntegerField(source="current_number", help_text="The current version.")
+    version = serializers.IntegerField(
+        source="current_number", help_text="The current version's number."
+    )
+    version_id = serializers.IntegerField(
+        source="current_id", help_text="The current version's id (a job's `prompt_version`)."
+    )
     created = serializers.DateTimeField()
     updated = serializers.DateTimeField()
 
 
 class PromptVersionSerializer(serializers.Serializer):
-    id = serializers.IntegerField(help_text="Give it as a job's `prompt_version`.")
+    id = serializers.IntegerField(
+        help_text="Give it as a job's `prompt_version`, or give the prompt's id as `prompt_id` "
+        "and this `number` as `version`."
+    )
     number = serializers.IntegerField()
     text = serializers.CharField()
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)

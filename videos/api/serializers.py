@@ -114,7 +114,9 @@ class JobSummarySerializer(serializers.Serializer):
     prompt = serializers.CharField(source="prompt_text")
     prompt_version = serializers.IntegerField(source="prompt_version_id", allow_null=True)
     duration = serializers.ChoiceField(choices=Duration.choices)
-    aspect_ratio = choice(AspectRatio)
+    aspect_ratio = serializers.SerializerMethodField(
+        help_text="What was sent; null for image to video, whose image decides."
+    )
     sound = serializers.BooleanField()
     image_url = serializers.SerializerMethodField(help_text="The image URL the job was given.")
     image_uploaded = serializers.SerializerMethodField()
@@ -133,6 +135,10 @@ class JobSummarySerializer(serializers.Serializer):
     created = serializers.DateTimeField()
     updated = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.ChoiceField(choices=AspectRatio.choices, allow_null=True))
+    def get_aspect_ratio(self, job: GenerationJob) -> str | None:
+        return job.aspect_ratio or None
 
     def get_image_url(self, job: GenerationJob) -> str:
         # After an upload the pipeline keeps the provider's copy here: that is not the client's.

@@ -32,6 +32,28 @@ class UserRateThrottle(_SettingsRate, SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
+class JobReadRateThrottle(UserRateThrottle):
+    """Reading one of one's own jobs (polling it) has its own, higher rate, so a script that
+    follows a job does not use up the requests of every other script of the same user."""
+
+    scope = "job_read"
+
+
+def rate_limit_headers(throttles: list[Any]) -> dict[str, str]:
+    """`RateLimit-Limit/Remaining/Reset` for the tightest of the rates a request counted in."""
+    counted = [t for t in throttles if getattr(t, "key", None) and hasattr(t, "history")]
+    if not counted:
+        return {}
+    tightest = min(counted, key=lambda t: t.num_requests - len(t.history))
+    now = tightest.timer()
+    oldest = tightest.history[-1] if tightest.history else now
+    return {
+        "RateLimit-Limit": str(tightest.num_requests),
+        "RateLimit-Remaining": str(max(tightest.num_requests - len(tightest.history), 0)),
+        "RateLimit-Reset": str(max(int(oldest + tightest.duration - now + 0.999), 0)),
+    }
+
+
 class TokenRateThrottle(_SettingsRate, SimpleRateThrottle):
     """Logging in, per client address: slows down password guessing."""
 

@@ -57,7 +57,7 @@ class JobSpec:
     prompt_text: str
     prompt_version: PromptVersion | None
     duration: int
-    aspect_ratio: str
+    aspect_ratio: str  # "" for image to video: the image decides
     sound: bool
     source_image: UploadedFile | None
     image_url: str
@@ -106,7 +106,8 @@ def job_prepare(
             errors["prompt_version"] = "That prompt belongs to another project."
         prompt = prompt_version.text
     duration = duration or project.default_duration
-    aspect_ratio = aspect_ratio or project.default_aspect_ratio
+    if kind == Kind.TEXT_TO_VIDEO:
+        aspect_ratio = aspect_ratio or project.default_aspect_ratio
     sound = project.default_sound if sound is None else sound
 
     if image is not None and image_url:
@@ -123,7 +124,8 @@ def job_prepare(
         prompt=prompt or "",
         duration=duration,
         sound=sound,
-        aspect_ratio=aspect_ratio if kind == Kind.TEXT_TO_VIDEO else None,
+        # Image to video takes its shape from the image: an aspect ratio asked for is refused.
+        aspect_ratio=aspect_ratio,
         # The provider's own rules judge whether an image belongs here; an uploaded one stands
         # in as a placeholder URL until it is uploaded at submission.
         image_url=(image_url or "https://upload.invalid/pending.png") if has_image else None,
@@ -146,7 +148,7 @@ def job_prepare(
         prompt_text=prompt or "",
         prompt_version=prompt_version,
         duration=duration,
-        aspect_ratio=aspect_ratio,
+        aspect_ratio=aspect_ratio or "",
         sound=sound,
         source_image=image,
         image_url=image_url,
