@@ -146,11 +146,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "videos.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "videos.api.schema.ReelforgeAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env_str("API_THROTTLE_USER", "600/min"),
@@ -170,6 +170,14 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Reelforge API",
     "DESCRIPTION": "Create and follow Kling 2.6 video generation jobs, and read what they cost.",
     "VERSION": "1.0.0",
+    "TAGS": [
+        {"name": "auth", "description": "Tokens: how a script signs its requests."},
+        {"name": "teams", "description": "Teams, members, invitations."},
+        {"name": "projects", "description": "Projects, their job defaults and budgets."},
+        {"name": "prompts", "description": "Saved prompts and their versions."},
+        {"name": "jobs", "description": "Generation jobs and their clips."},
+        {"name": "money", "description": "Estimates and spend."},
+    ],
     # Routes answer with and without a trailing slash; the schema lists the slashed spelling.
     "PREPROCESSING_HOOKS": ["videos.api.schema.documented_endpoints"],
     "SERVE_INCLUDE_SCHEMA": False,

@@ -143,14 +143,16 @@ def test_a_worker_killed_mid_submission_leaves_a_job_that_needs_attention(
     job = _kill_while_create_task_is_answering(platform, project, start_worker)
 
     start_worker(**SHORT_RETRY)  # gets the killed worker's task again, and must not resend it
-    # The broker hands the killed worker's task over once `retry` (4 s) has passed: wait until
-    # the new worker has run it to the end.
-    eventually(
-        lambda: Task.objects.filter(name=f"submit-{job.pk}").exists(),
-        timeout=60,
-        interval=0.2,
-        failure="the killed worker's submission was never run again",
-    )
+    if "orm" in settings.Q_CLUSTER:
+        # The ORM broker hands the killed worker's task over once `retry` (4 s) has passed: wait
+        # until the new worker has run it to the end. (Redis's broker never hands it over; the
+        # sweep below is what recovers the job there.)
+        eventually(
+            lambda: Task.objects.filter(name=f"submit-{job.pk}").exists(),
+            timeout=60,
+            interval=0.2,
+            failure="the killed worker's submission was never run again",
+        )
     job.refresh_from_db()
     assert job.state == S.SUBMITTING
     assert platform.simulator.stats()["create_task_calls"] == 1

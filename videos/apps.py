@@ -37,6 +37,7 @@ class VideosConfig(AppConfig):
 
     def ready(self) -> None:
         from videos import checks  # noqa: F401  (registers them)
+        from videos.api import schema  # noqa: F401  (registers the token scheme)
 
         post_migrate.connect(ensure_sweep_schedule, sender=self)
         user_logged_in.connect(ensure_personal_team, dispatch_uid="videos.personal_team")

@@ -433,3 +433,23 @@ class ProviderAccount(models.Model):
     @property
     def is_paused(self) -> bool:
         return self.paused_at is not None
+
+
+class ApiToken(models.Model):
+    """A personal API token with a name. Only a hash of its key is kept: the key is shown once,
+    when it is made, and never again (not in the admin, the API or a log)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The key's first characters, to tell it.")
+    key_sha256 = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...) of {self.user}"

@@ -7,6 +7,7 @@ object of another team is simply not found (the API answers 404, never its data)
 from __future__ import annotations
 
 import datetime
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from billing import selectors as billing_selectors
 from videos.models import (
+    ApiToken,
     Invitation,
     InvitationStatus,
     GenerationJob,
@@ -249,3 +251,18 @@ def job_wait(
             connection.close()
         sleep(min(pause, left))
         pause = min(pause * 2, 1.0)
+
+
+def api_tokens_of(*, user: AbstractBaseUser) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user).order_by("created", "id")
+
+
+def api_token_get(*, user: AbstractBaseUser, token_id: Any) -> ApiToken | None:
+    pk = id_or_none(token_id)
+    return api_tokens_of(user=user).filter(pk=pk).first() if pk else None
+
+
+def api_token_by_key(key: str) -> ApiToken | None:
+    """The active token with this key (looked up by its hash), with its user."""
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return ApiToken.objects.select_related("user").filter(key_sha256=digest).first()

@@ -31,6 +31,7 @@ from videos.jobs import (
     jobs_queue,
 )
 from videos.models import (
+    ApiToken,
     Invitation,
     InvitationStatus,
     Kind,
@@ -658,6 +659,37 @@ def _batch_replay(items: list[dict[str, Any]], idempotency_key: str) -> list[Gen
 
 
 # --- API tokens ------------------------------------------------------------------------------
+
+API_TOKEN_PREFIX = "rf_"
+
+
+def api_token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+    """A new named personal token; returns it and its key, which is never shown again."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the token a name, e.g. the script that uses it."})
+    key = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name[:100], prefix=key[:10], key_sha256=api_token_hash(key)
+    )
+    return token, key
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    token.delete()
+
+
+def api_token_used(*, token: ApiToken, now: datetime.datetime | None = None) -> None:
+    """Note that the token was used, at most once a minute (a write per request would not do)."""
+    now = now or timezone.now()
+    if token.last_used is None or now - token.last_used > datetime.timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+        token.last_used = now
+
 
 
 def api_token_get_or_create(*, user: AbstractBaseUser) -> str:

@@ -42,14 +42,16 @@ def test_an_inactive_user_gets_no_token(alice):
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize("header", [None, "Token nonsense", "Bearer abc", "Token"])
+@pytest.mark.parametrize(
+    "header", [None, "Token nonsense", "Bearer abc", "Token", "Bearer rf_revoked", "Bearer a b"]
+)
 def test_requests_without_valid_credentials_are_401(db, header):
     client = APIClient()
     if header:
         client.credentials(HTTP_AUTHORIZATION=header)
     response = client.get("/api/v1/jobs/")
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == "Token"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
 
 
 def test_session_login_works_for_the_browsable_api(client, alice):

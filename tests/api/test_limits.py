@@ -104,7 +104,8 @@ def test_the_schema_documents_every_operation(client):
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert set(paths) == {
-        "/api/v1/auth/token/", "/api/v1/teams/", "/api/v1/teams/{team_id}/members/",
+        "/api/v1/auth/token/", "/api/v1/tokens/", "/api/v1/tokens/{token_id}/",
+        "/api/v1/teams/", "/api/v1/teams/{team_id}/members/",
         "/api/v1/teams/{team_id}/members/{user_id}/", "/api/v1/projects/",
         "/api/v1/projects/{project_id}/", "/api/v1/prompts/", "/api/v1/prompts/{prompt_id}/",
         "/api/v1/prompts/{prompt_id}/versions/", "/api/v1/jobs/", "/api/v1/jobs/batch/",

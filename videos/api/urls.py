@@ -13,6 +13,8 @@ app_name = "api"
 # like any other missing object.
 v1 = [
     path("auth/token/", auth.TokenApi.as_view(), name="token"),
+    path("tokens/", auth.ApiTokenListApi.as_view(), name="tokens"),
+    path("tokens/<str:token_id>/", auth.ApiTokenDetailApi.as_view(), name="api-token"),
     path("teams/", teams.TeamListApi.as_view(), name="teams"),
     path("teams/<str:team_id>/members/", teams.MemberListApi.as_view(), name="team-members"),
     path(
