@@ -163,6 +163,8 @@ REST_FRAMEWORK = {
     # address, so a client cannot pick its own identity for the login rate.
     "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
 }
+# How long a link from `GET /jobs/{id}/video-url/` works, without a token.
+CLIP_LINK_SECONDS = env_int("CLIP_LINK_SECONDS", 3600)
 # `GET /jobs/{id}/?wait=N` holds a server thread for up to N s; past this many at once in one
 # process, a request answers at once instead.
 API_MAX_WAITERS = env_int("API_MAX_WAITERS", 16)

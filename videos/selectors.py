@@ -187,9 +187,15 @@ def prompt_version_visible(*, user: AbstractBaseUser) -> QuerySet[PromptVersion]
 
 
 def _jobs_with_cost() -> QuerySet[GenerationJob]:
+    """Jobs with their charge (`cost_usd`, or None) and the newest attempt made of them
+    (`retried_as_id`, or None)."""
+    newest_retry = GenerationJob.objects.filter(retry_of=OuterRef("pk")).order_by("-created")
     return (
         GenerationJob.objects.select_related("asset", "created_by")
-        .annotate(cost_usd=billing_selectors.job_charge_subquery())
+        .annotate(
+            cost_usd=billing_selectors.job_charge_subquery(),
+            retried_as_id=Subquery(newest_retry.values("pk")[:1]),
+        )
         .order_by("-created")
     )
 

@@ -5,10 +5,12 @@ import logging
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from videos.api.files import stored_file_response
+from videos.clip_links import asset_for_link
 from videos.jobs import callback_accept
 from videos.models import GenerationJob, ProviderAccount
 from videos.providers import get_provider
@@ -73,3 +75,12 @@ def kie_callback(request: HttpRequest, job_id: str, token: str) -> JsonResponse:
 
     callback_accept(job, status, verified=bool(settings.KIE_WEBHOOK_HMAC_KEY))
     return _answer(200, "success")
+
+
+@require_GET
+def clip_by_link(request: HttpRequest, token: str) -> HttpResponse:
+    """A clip by a signed, short-lived link (no token): 404 when forged or expired."""
+    asset = asset_for_link(token)
+    if asset is None:
+        raise Http404("This link is not valid, or has expired.")
+    return stored_file_response(request, asset.file, content_type="video/mp4", etag=asset.sha256)

@@ -110,3 +110,37 @@ def test_on_s3_the_video_is_a_redirect_to_a_signed_url(alice_api, project, setti
     location = response["Location"]
     assert location.startswith(s3_server.endpoint_url) and "Signature" in location
     assert requests.get(location, timeout=10).content == CLIP_BYTES
+
+
+def test_a_copy_the_client_has_is_not_sent_again(alice_api, project):
+    job = make_succeeded_job(project)
+    first = alice_api.get(f"/api/v1/jobs/{job.pk}/video/")
+    etag = first["ETag"]
+    again = alice_api.get(f"/api/v1/jobs/{job.pk}/video/", HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and again["ETag"] == etag
+    changed = alice_api.get(f"/api/v1/jobs/{job.pk}/video/", HTTP_IF_NONE_MATCH='"other"')
+    assert changed.status_code == 200
+
+
+def test_a_clip_link_works_without_a_token_until_it_expires(alice_api, project, settings):
+    from rest_framework.test import APIClient
+
+    job = make_succeeded_job(project)
+    link = alice_api.get(f"/api/v1/jobs/{job.pk}/video-url/").json()
+    assert link["expires_at"]
+    anonymous = APIClient()
+    clip = anonymous.get(link["url"])
+    assert clip.status_code == 200 and b"".join(clip.streaming_content) == CLIP_BYTES
+    ranged = anonymous.get(link["url"], HTTP_RANGE="bytes=0-9")
+    assert ranged.status_code == 206
+    assert anonymous.get(link["url"].replace("/clips/", "/clips/x")).status_code == 404
+    settings.CLIP_LINK_SECONDS = -1  # as if an hour had passed
+    assert anonymous.get(link["url"]).status_code == 404
+
+
+def test_no_clip_link_for_a_job_without_a_clip_or_of_another_team(alice_api, bob_api, project):
+    from tests.fixtures.data import make_job
+
+    assert alice_api.get(f"/api/v1/jobs/{make_job(project).pk}/video-url/").status_code == 404
+    job = make_succeeded_job(project)
+    assert bob_api.get(f"/api/v1/jobs/{job.pk}/video-url/").status_code == 404

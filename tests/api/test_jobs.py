@@ -653,3 +653,29 @@ def test_an_image_to_video_job_reports_no_aspect_ratio_and_refuses_one(
     refused = erin_api.post(JOBS, {**body, "aspect_ratio": "9:16"}, format="json")
     assert refused.status_code == 400
     assert "aspect ratio from the image" in str(refused.json()["aspect_ratio"])
+
+
+def test_a_clip_that_came_after_cancel_is_shown_and_found(alice_api, project):
+    from tests.api.conftest import make_succeeded_job
+
+    job = make_succeeded_job(project)
+    GenerationJob.objects.filter(pk=job.pk).update(state=JobState.CANCELED)
+    shown = alice_api.get(f"{JOBS}{job.pk}/").json()
+    assert (shown["state"], shown["charged_after_cancel"]) == ("canceled", True)
+    assert shown["asset"]["sha256"] and shown["cost_usd"] == "0.2800"
+    with_clips = alice_api.get(f"{JOBS}?has_asset=true").json()["results"]
+    assert [row["id"] for row in with_clips] == [str(job.pk)]
+    assert alice_api.get(f"{JOBS}?has_asset=false").json()["results"] == []
+
+
+def test_a_retried_job_links_forward_to_its_new_attempt(alice_api, project):
+    failed = make_job(project, state=JobState.FAILED)
+    retried = alice_api.post(f"{JOBS}{failed.pk}/retry/").json()
+    assert alice_api.get(f"{JOBS}{failed.pk}/").json()["retried_as"] == retried["id"]
+    assert retried["retry_of"] == str(failed.pk) and retried["retried_as"] is None
+
+
+@pytest.mark.parametrize("size", ["0", "101", "-1", "ten"])
+def test_a_page_size_outside_1_to_100_is_refused(alice_api, size):
+    answer = alice_api.get(f"{JOBS}?page_size={size}")
+    assert answer.status_code == 400 and "page_size" in answer.json()

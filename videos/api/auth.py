@@ -71,7 +71,7 @@ class ApiTokenListApi(ApiView):
     @extend_schema(
         operation_id="tokens_list",
         parameters=PAGE_PARAMETERS,
-        responses={200: page_of(ApiTokenSerializer, "ApiTokenPage"), **error_responses(404)},
+        responses={200: page_of(ApiTokenSerializer, "ApiTokenPage"), **error_responses(400, 404)},
         description="Your personal API tokens (never their keys).",
     )
     def get(self, request: Request) -> Response:
@@ -98,7 +98,7 @@ class ApiTokenDetailApi(ApiView):
     @extend_schema(
         operation_id="tokens_destroy",
         parameters=[id_parameter("token_id")],
-        responses={204: None, **error_responses(404)},
+        responses={204: None, **error_responses(400, 404)},
         description="Revoke a personal token: requests that send it are refused from now on.",
     )
     def delete(self, request: Request, token_id: str) -> Response:

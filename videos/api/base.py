@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -71,6 +72,17 @@ class Cursor(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_size(self, request: Request) -> int:
+        # Out of range is a mistake to say, not a number to clamp quietly.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw in (None, ""):
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.max_page_size:
+            raise ValidationError(
+                {"page_size": [f"Give a whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
+
 
 def paginated_response(
     request: Request,
@@ -90,8 +102,10 @@ def paginated_response(
 PAGE_PARAMETERS = [
     OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` or `previous` link's cursor."),
     OpenApiParameter(
-        "page_size", OpenApiTypes.INT, description=f"Rows a page (default {Cursor.page_size}, "
-        f"at most {Cursor.max_page_size})."
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": Cursor.max_page_size},
+        description=f"Rows a page (default {Cursor.page_size}); outside 1 to "
+        f"{Cursor.max_page_size} is a 400.",
     ),
 ]
 

@@ -15,12 +15,14 @@ from typing import IO
 from django.db.models.fields.files import FieldFile
 from django.http import (
     FileResponse,
+    HttpRequest,
     HttpResponse,
+    HttpResponseNotModified,
     HttpResponseRedirect,
+    JsonResponse,
     StreamingHttpResponse,
 )
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 CHUNK_BYTES = 64 * 1024
 # At most 19 digits a bound: larger numbers name no byte of any file (and int() has limits).
@@ -69,9 +71,17 @@ def _read(file: IO[bytes], start: int, length: int) -> Iterator[bytes]:
         file.close()
 
 
+def _unchanged(if_none_match: str | None, quoted_etag: str) -> bool:
+    """Whether the client's copy (its If-None-Match) is this version of the file."""
+    if not if_none_match:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or quoted_etag in tags
+
+
 def stored_file_response(
-    request: Request, stored: FieldFile, *, content_type: str, etag: str | None = None
-) -> HttpResponse | Response:
+    request: HttpRequest | Request, stored: FieldFile, *, content_type: str, etag: str | None = None
+) -> HttpResponse:
     storage = stored.storage
     try:
         path = storage.path(stored.name)
@@ -80,6 +90,10 @@ def stored_file_response(
 
     size = storage.size(stored.name)
     quoted_etag = f'"{etag}"' if etag else None
+    if quoted_etag and _unchanged(request.META.get("HTTP_IF_NONE_MATCH"), quoted_etag):
+        not_modified = HttpResponseNotModified()
+        not_modified["ETag"] = quoted_etag
+        return not_modified
     header = request.META.get("HTTP_RANGE")
     if_range = request.META.get("HTTP_IF_RANGE")
     if header and if_range and if_range.strip() != quoted_etag:
@@ -87,11 +101,12 @@ def stored_file_response(
     try:
         wanted = byte_range(header, size)
     except Unsatisfiable:
-        return Response(
+        unsatisfiable = JsonResponse(
             {"detail": f"The file has {size} bytes.", "code": "range_not_satisfiable"},
             status=416,
-            headers={"Content-Range": f"bytes */{size}"},
         )
+        unsatisfiable["Content-Range"] = f"bytes */{size}"
+        return unsatisfiable
 
     filename = path.rsplit("/", 1)[-1]
     file = open(path, "rb")  # noqa: SIM115 - closed by the response when it is sent

@@ -30,7 +30,6 @@ from videos.api.base import (
 from videos.api.errors import Conflict, error_responses
 from videos.api.files import stored_file_response
 from videos.api.permissions import found, require_role
-from videos.api.throttling import JobReadRateThrottle, TeamRateThrottle
 from videos.api.serializers import (
     JobSerializer,
     JobSummarySerializer,
@@ -39,6 +38,8 @@ from videos.api.serializers import (
     choice,
     prompt_field,
 )
+from videos.api.throttling import JobReadRateThrottle, TeamRateThrottle
+from videos.clip_links import clip_link
 from videos.jobs import job_cancel, job_inputs, job_retry
 from videos.models import AspectRatio, Duration, GenerationJob, JobState, Kind, Role
 from videos.providers.base import IMAGE_MAX_BYTES
@@ -188,6 +189,9 @@ class JobFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=Kind.choices)
     created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    has_asset = django_filters.BooleanFilter(
+        field_name="asset", lookup_expr="isnull", exclude=True
+    )
 
     class Meta:
         model = GenerationJob
@@ -204,6 +208,11 @@ JOB_FILTER_PARAMETERS = [
     OpenApiParameter("kind", {"type": "string", "enum": Kind.values}),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Created at or after."),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Created before."),
+    OpenApiParameter(
+        "has_asset", OpenApiTypes.BOOL,
+        description="Only jobs with (true) or without (false) a stored clip; a canceled job "
+        "whose clip still came has one.",
+    ),
 ]
 
 
@@ -426,3 +435,24 @@ class JobPosterApi(_StoredFileApi):
         if asset is None or not asset.poster:
             raise NotFound("The job has no poster yet.")
         return stored_file_response(request, asset.poster, content_type="image/jpeg")
+
+
+class ClipLinkSerializer(serializers.Serializer):
+    url = serializers.URLField(help_text="Works without a token until `expires_at`.")
+    expires_at = serializers.DateTimeField()
+
+
+class JobVideoUrlApi(ApiView):
+    @extend_schema(
+        operation_id="jobs_video_url",
+        parameters=[id_parameter("job_id", "uuid")],
+        responses={200: ClipLinkSerializer, **error_responses(404)},
+        description="A short-lived link to the clip that needs no token, for handing it to "
+        "another system (it supports Range requests).",
+    )
+    def get(self, request: Request, job_id: str) -> Response:
+        job = _job(request, job_id)
+        if getattr(job, "asset", None) is None:
+            raise NotFound("The job has no video yet.")
+        url, expires_at = clip_link(job)
+        return Response({"url": request.build_absolute_uri(url), "expires_at": expires_at})

@@ -86,7 +86,7 @@ class ProjectListApi(ApiView):
     @extend_schema(
         operation_id="projects_list",
         parameters=PAGE_PARAMETERS,
-        responses={200: page_of(ProjectSerializer, "ProjectPage"), **error_responses(404)},
+        responses={200: page_of(ProjectSerializer, "ProjectPage"), **error_responses(400, 404)},
     )
     def get(self, request: Request) -> Response:
         def to_data(projects: list[Project]) -> list[dict[str, Any]]:
@@ -131,7 +131,7 @@ class ProjectDetailApi(ApiView):
     @extend_schema(
         operation_id="projects_retrieve",
         parameters=[id_parameter("project_id")],
-        responses={200: ProjectSerializer, **error_responses(404)},
+        responses={200: ProjectSerializer, **error_responses(400, 404)},
     )
     def get(self, request: Request, project_id: str) -> Response:
         project = self._project(request, project_id)

@@ -120,7 +120,7 @@ class PromptDetailApi(ApiView):
     @extend_schema(
         operation_id="prompts_retrieve",
         parameters=[id_parameter("prompt_id")],
-        responses={200: PromptSerializer, **error_responses(404)},
+        responses={200: PromptSerializer, **error_responses(400, 404)},
     )
     def get(self, request: Request, prompt_id: str) -> Response:
         return Response(PromptSerializer(self._prompt(request, prompt_id)).data)
@@ -144,7 +144,7 @@ class PromptVersionListApi(ApiView):
     @extend_schema(
         operation_id="prompts_versions_list",
         parameters=[id_parameter("prompt_id"), *PAGE_PARAMETERS],
-        responses={200: page_of(PromptVersionSerializer, "PromptVersionPage"), **error_responses(404)},
+        responses={200: page_of(PromptVersionSerializer, "PromptVersionPage"), **error_responses(400, 404)},
     )
     def get(self, request: Request, prompt_id: str) -> Response:
         prompt: Any = found(selectors.prompt_get(user=request.user, prompt_id=prompt_id))

@@ -130,7 +130,15 @@ class JobSummarySerializer(serializers.Serializer):
     asset = AssetSerializer(allow_null=True, help_text="The stored clip, once succeeded.")
     idempotency_key = serializers.CharField(allow_null=True)
     retry_of = serializers.UUIDField(source="retry_of_id", allow_null=True)
+    retried_as = serializers.UUIDField(
+        source="retried_as_id", allow_null=True, default=None,
+        help_text="The newer attempt made of this job, if it was retried.",
+    )
     attempt = serializers.IntegerField()
+    charged_after_cancel = serializers.SerializerMethodField(
+        help_text="Canceled after it was sent, yet its clip came and was paid for: `asset` and "
+        "`cost_usd` say what was stored and charged."
+    )
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     created = serializers.DateTimeField()
     updated = serializers.DateTimeField()
@@ -139,6 +147,9 @@ class JobSummarySerializer(serializers.Serializer):
     @extend_schema_field(serializers.ChoiceField(choices=AspectRatio.choices, allow_null=True))
     def get_aspect_ratio(self, job: GenerationJob) -> str | None:
         return job.aspect_ratio or None
+
+    def get_charged_after_cancel(self, job: GenerationJob) -> bool:
+        return job.state == JobState.CANCELED and getattr(job, "cost_usd", None) is not None
 
     def get_image_url(self, job: GenerationJob) -> str:
         # After an upload the pipeline keeps the provider's copy here: that is not the client's.

@@ -48,7 +48,7 @@ class TeamListApi(ApiView):
     @extend_schema(
         operation_id="teams_list",
         parameters=PAGE_PARAMETERS,
-        responses={200: page_of(TeamSerializer, "TeamPage"), **error_responses(404)},
+        responses={200: page_of(TeamSerializer, "TeamPage"), **error_responses(400, 404)},
     )
     def get(self, request: Request) -> Response:
         def to_data(teams: list[Team]) -> list[dict[str, Any]]:
@@ -73,7 +73,7 @@ class MemberListApi(ApiView):
     @extend_schema(
         operation_id="teams_members_list",
         parameters=[id_parameter("team_id"), *PAGE_PARAMETERS],
-        responses={200: page_of(MemberSerializer, "MemberPage"), **error_responses(404)},
+        responses={200: page_of(MemberSerializer, "MemberPage"), **error_responses(400, 404)},
     )
     def get(self, request: Request, team_id: str) -> Response:
         team: Any = found(selectors.team_get(user=request.user, team_id=team_id))
@@ -131,7 +131,7 @@ class TeamInvitationListApi(ApiView):
     @extend_schema(
         operation_id="teams_invitations_list",
         parameters=[id_parameter("team_id"), *PAGE_PARAMETERS],
-        responses={200: page_of(InvitationSerializer, "InvitationPage"), **error_responses(403, 404)},
+        responses={200: page_of(InvitationSerializer, "InvitationPage"), **error_responses(400, 403, 404)},
         description="The team's invitations still waiting for an answer (owners).",
     )
     def get(self, request: Request, team_id: str) -> Response:
@@ -179,7 +179,7 @@ class MyInvitationListApi(ApiView):
         operation_id="invitations_list",
         parameters=PAGE_PARAMETERS,
         responses={
-            200: page_of(InvitationSerializer, "MyInvitationPage"), **error_responses(404)
+            200: page_of(InvitationSerializer, "MyInvitationPage"), **error_responses(400, 404)
         },
         description="Your pending invitations, by your username or your email.",
     )

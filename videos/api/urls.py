@@ -60,6 +60,7 @@ v1 = [
     path("jobs/<str:job_id>/retry/", jobs.JobRetryApi.as_view(), name="job-retry"),
     path("jobs/<str:job_id>/video/", jobs.JobVideoApi.as_view(), name="job-video"),
     path("jobs/<str:job_id>/poster/", jobs.JobPosterApi.as_view(), name="job-poster"),
+    path("jobs/<str:job_id>/video-url/", jobs.JobVideoUrlApi.as_view(), name="job-video-url"),
     path("estimate/", estimate.EstimateApi.as_view(), name="estimate"),
     *billing_urls,  # billing's endpoints: spend/
 ]
