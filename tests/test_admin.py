@@ -134,7 +134,7 @@ def test_api_tokens_are_listed_and_revoked_without_showing_them(admin_client, al
 def test_a_prompt_and_a_prompt_version_together_are_refused_as_the_api_refuses_them(
     admin_client, project, alice
 ):
-    from tests.api.conftest import client_for
+    from tests.api.conftest import client_for, errors
     from videos.services import prompt_create
 
     version = prompt_create(
@@ -149,5 +149,5 @@ def test_a_prompt_and_a_prompt_version_together_are_refused_as_the_api_refuses_t
     )
     message = "Give a prompt or a prompt version, not both."
     assert admin.status_code == 200 and message in admin.content.decode()
-    assert api.status_code == 400 and api.json()["prompt"] == [message]
+    assert api.status_code == 400 and errors(api)["prompt"] == [message]
     assert not GenerationJob.objects.exists()

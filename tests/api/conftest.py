@@ -127,3 +127,14 @@ def public_resolver(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 
     monkeypatch.setattr(image_urls, "resolve_host", resolve)
     return names
+
+
+def errors(response: object) -> dict[str, list[str]]:
+    """A 400's field errors as `{path: [message, ...]}`, checking the error shape on the way."""
+    body = response.json()  # type: ignore[attr-defined]
+    assert body["code"] == "invalid" and body["detail"], body
+    return {
+        path: [error["message"] for error in found]
+        for path, found in body["fields"].items()
+        if all(set(error) == {"code", "message"} for error in found)
+    }

@@ -6,6 +6,8 @@ import threading
 import time
 
 import pytest
+
+from tests.api.conftest import errors
 import requests
 from rest_framework.authtoken.models import Token
 
@@ -52,7 +54,7 @@ def test_a_busy_server_answers_at_once(alice_api, project, monkeypatch):
 def test_a_wait_outside_0_to_60_seconds_is_refused(alice_api, project, wait):
     job = make_job(project)
     answer = alice_api.get(f"/api/v1/jobs/{job.pk}/?wait={wait}")
-    assert answer.status_code == 400 and "wait" in answer.json()
+    assert answer.status_code == 400 and "wait" in errors(answer)
 
 
 def test_the_list_takes_states_separated_by_commas_or_repeated(alice_api, project):

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from billing.models import Budget, LedgerEntry
-from tests.api.conftest import PNG_BYTES, make_succeeded_job
+from tests.api.conftest import PNG_BYTES, errors, make_succeeded_job
 from tests.fixtures.data import make_job
 from videos.models import GenerationJob, JobEvent, JobState, Kind, Prompt, PromptVersion
 
@@ -129,7 +129,7 @@ def test_invalid_input_is_refused_field_by_field(alice_api, job_body, public_res
     response = alice_api.post(JOBS, {**job_body, **change})
 
     assert response.status_code == 400
-    assert field in response.json(), response.json()
+    assert field in errors(response), response.json()
     assert not GenerationJob.objects.exists()
 
 
@@ -137,7 +137,7 @@ def test_a_missing_prompt_is_refused(alice_api, job_body):
     del job_body["prompt"]
     response = alice_api.post(JOBS, job_body)
     assert response.status_code == 400
-    assert "prompt" in response.json()
+    assert "prompt" in errors(response)
 
 
 def test_a_prompt_and_a_prompt_version_together_are_refused(alice_api, project, job_body):
@@ -145,7 +145,7 @@ def test_a_prompt_and_a_prompt_version_together_are_refused(alice_api, project, 
     version = PromptVersion.objects.create(prompt=prompt, number=1, text="A fox")
     response = alice_api.post(JOBS, {**job_body, "prompt_version": version.pk})
     assert response.status_code == 400
-    assert "prompt" in response.json()
+    assert "prompt" in errors(response)
 
 
 def test_a_prompt_version_of_another_project_is_refused(alice_api, team, project, job_body):
@@ -158,7 +158,7 @@ def test_a_prompt_version_of_another_project_is_refused(alice_api, team, project
     del job_body["prompt"]
     response = alice_api.post(JOBS, {**job_body, "prompt_version": version.pk})
     assert response.status_code == 400
-    assert "prompt_version" in response.json()
+    assert "prompt_version" in errors(response)
 
 
 def test_another_teams_project_or_prompt_is_refused_as_if_missing(alice_api, bob, other_project, job_body):
@@ -167,18 +167,23 @@ def test_another_teams_project_or_prompt_is_refused_as_if_missing(alice_api, bob
     )
     missing = alice_api.post(JOBS, {**job_body, "project": 999_999}).json()
     foreign = alice_api.post(JOBS, {**job_body, "project": other_project.pk}).json()
-    assert foreign == missing == {"project": ["No project with this id in your teams."]}
+    assert foreign == missing
+    assert foreign["fields"] == {
+        "project": [{"code": "not_found", "message": "No project with this id in your teams."}]
+    }
 
     del job_body["prompt"]
     response = alice_api.post(JOBS, {**job_body, "prompt_version": version.pk})
-    assert response.json() == {"prompt_version": ["No prompt version with this id in your teams."]}
+    assert errors(response) == {
+        "prompt_version": ["No prompt version with this id in your teams."]
+    }
     assert not GenerationJob.objects.exists()
 
 
 def test_image_to_video_needs_an_image(alice_api, project):
     response = alice_api.post(JOBS, {"project": project.pk, "kind": "image_to_video", "prompt": "Rain"})
     assert response.status_code == 400
-    assert "image" in response.json()
+    assert "image" in errors(response)
 
 
 def test_an_upload_that_is_not_an_image_is_refused(alice_api, project):
@@ -189,7 +194,7 @@ def test_an_upload_that_is_not_an_image_is_refused(alice_api, project):
         format="multipart",
     )
     assert response.status_code == 400
-    assert response.json()["image"] == ["Image must be a JPEG, PNG or WebP file."]
+    assert errors(response)["image"] == ["Image must be a JPEG, PNG or WebP file."]
 
 
 def test_an_image_over_10_mb_is_refused(alice_api, project):
@@ -200,7 +205,7 @@ def test_an_image_over_10_mb_is_refused(alice_api, project):
         format="multipart",
     )
     assert response.status_code == 400
-    assert "10 MB" in response.json()["image"][0]
+    assert "10 MB" in errors(response)["image"][0]
 
 
 def test_an_image_and_an_image_url_together_are_refused(alice_api, project, public_resolver):
@@ -211,7 +216,7 @@ def test_an_image_and_an_image_url_together_are_refused(alice_api, project, publ
         format="multipart",
     )
     assert response.status_code == 400
-    assert "image" in response.json()
+    assert "image" in errors(response)
 
 
 @pytest.mark.parametrize(
@@ -242,7 +247,7 @@ def test_image_urls_that_are_not_public_are_refused(alice_api, project, public_r
         JOBS, {"project": project.pk, "kind": "image_to_video", "prompt": "Rain", "image_url": url}
     )
     assert response.status_code == 400, url
-    assert "image_url" in response.json()
+    assert "image_url" in errors(response)
     assert not GenerationJob.objects.exists()
 
 
@@ -344,7 +349,7 @@ def test_a_replay_needs_no_budget_left(alice_api, project, job_body):
 def test_a_malformed_idempotency_key_is_refused(alice_api, job_body, key):
     response = alice_api.post(JOBS, job_body, HTTP_IDEMPOTENCY_KEY=key)
     assert response.status_code == 400
-    assert "Idempotency-Key" in response.json()
+    assert "Idempotency-Key" in errors(response)
 
 
 # --- Batch -----------------------------------------------------------------------------------
@@ -368,9 +373,7 @@ def test_one_invalid_job_saves_none_and_names_each_error(alice_api, job_body):
     )
 
     assert response.status_code == 400
-    errors = response.json()["jobs"]
-    assert set(errors) == {"1", "3"}
-    assert "prompt" in errors["1"] and "duration" in errors["3"]
+    assert set(errors(response)) == {"jobs.1.prompt", "jobs.3.duration"}
     assert not GenerationJob.objects.exists()
 
 
@@ -408,7 +411,7 @@ def test_a_batch_saves_nothing_when_a_save_fails_midway(alice_api, job_body, mon
 def test_a_batch_has_1_to_100_jobs(alice_api, job_body, count):
     response = alice_api.post(f"{JOBS}batch/", {"jobs": [job_body] * count})
     assert response.status_code == 400
-    assert "jobs" in response.json()
+    assert "jobs" in errors(response)
 
 
 def test_a_batch_of_100_is_accepted(alice_api, project, job_body):
@@ -629,7 +632,7 @@ def test_a_version_number_alone_or_one_a_prompt_lacks_is_refused(erin_api, proje
     _, second = two_prompts
     body = {"project": project.pk, "kind": "text_to_video"}
     alone = erin_api.post(JOBS, {**body, "version": 1}, format="json")
-    assert alone.status_code == 400 and "version" in alone.json()
+    assert alone.status_code == 400 and "version" in errors(alone)
     missing = erin_api.post(JOBS, {**body, "prompt_id": second.pk, "version": 9}, format="json")
     assert missing.status_code == 400 and "no version 9" in str(missing.json())
     assert not GenerationJob.objects.exists()
@@ -652,7 +655,7 @@ def test_an_image_to_video_job_reports_no_aspect_ratio_and_refuses_one(
     assert created.json()["aspect_ratio"] is None
     refused = erin_api.post(JOBS, {**body, "aspect_ratio": "9:16"}, format="json")
     assert refused.status_code == 400
-    assert "aspect ratio from the image" in str(refused.json()["aspect_ratio"])
+    assert "aspect ratio from the image" in str(errors(refused)["aspect_ratio"])
 
 
 def test_a_clip_that_came_after_cancel_is_shown_and_found(alice_api, project):
@@ -678,4 +681,4 @@ def test_a_retried_job_links_forward_to_its_new_attempt(alice_api, project):
 @pytest.mark.parametrize("size", ["0", "101", "-1", "ten"])
 def test_a_page_size_outside_1_to_100_is_refused(alice_api, size):
     answer = alice_api.get(f"{JOBS}?page_size={size}")
-    assert answer.status_code == 400 and "page_size" in answer.json()
+    assert answer.status_code == 400 and "page_size" in errors(answer)

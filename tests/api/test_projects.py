@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
+from tests.api.conftest import errors
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -99,7 +101,7 @@ def test_editors_cannot_set_budgets_and_viewers_cannot_create(erin_api, vic_api,
 def test_a_project_in_another_team_cannot_be_created(alice_api, other_team):
     response = alice_api.post(PROJECTS, {"name": "Spring", "team": other_team.pk})
     assert response.status_code == 400
-    assert response.json() == {"team": ["No team with this id in your teams."]}
+    assert errors(response) == {"team": ["No team with this id in your teams."]}
 
 
 @pytest.mark.parametrize(
@@ -116,7 +118,7 @@ def test_invalid_projects_are_refused(alice_api, project, body):
 def test_a_name_taken_in_the_team_is_refused(alice_api, project):
     response = alice_api.post(PROJECTS, {"name": "Launch", "team": project.team_id})
     assert response.status_code == 400
-    assert "name" in response.json()
+    assert "name" in errors(response)
 
 
 def test_another_teams_project_is_not_found(alice_api, other_project):
@@ -154,7 +156,7 @@ def test_a_taken_name_is_refused_on_rename(alice_api, team, project):
     Project.objects.create(team=team, name="Other")
     response = alice_api.patch(f"{PROJECTS}{project.pk}/", {"name": "Other"})
     assert response.status_code == 400
-    assert "name" in response.json()
+    assert "name" in errors(response)
 
 
 def test_an_empty_project_can_be_deleted_by_an_owner(alice_api, erin_api, team):

@@ -1,7 +1,9 @@
 """How the API answers when something is refused, and how those answers appear in the schema.
 
-Field errors are `400 {"field": ["message", ...]}`; every other error is
-`{"detail": "message", "code": "machine_readable_code"}` with its own status.
+Every error, whatever its status, is JSON of one shape:
+`{"code": "machine_readable", "detail": "for a person", "fields": {...}}`. `fields` (only on
+400) maps each invalid field, by its path (`prompt`, `jobs.3.prompt`, `non_field_errors`), to
+its errors, each `{"code": ..., "message": ...}`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -92,17 +93,51 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return defaults.server_error(request)
 
 
+def field_errors(details: Any, path: str = "") -> dict[str, list[dict[str, str]]]:
+    """DRF's nested error details, flattened to `{"a.0.b": [{"code", "message"}, ...]}`."""
+    if isinstance(details, dict):
+        flat: dict[str, list[dict[str, str]]] = {}
+        for key, value in details.items():
+            # An error of a list as a whole (too long, empty) is the list's own.
+            inner = path if key == "non_field_errors" and path else (f"{path}.{key}" if path else str(key))
+            flat.update(field_errors(value, inner))
+        return flat
+    if isinstance(details, list) and details and all(
+        isinstance(item, dict) and "message" in item for item in details
+    ):
+        return {path or "non_field_errors": [
+            {"code": str(item.get("code") or "invalid"), "message": str(item["message"])}
+            for item in details
+        ]}
+    if isinstance(details, list):
+        flat = {}
+        for index, value in enumerate(details):
+            if value:  # a list of items: only the invalid ones have errors
+                flat.update(field_errors(value, f"{path}.{index}" if path else str(index)))
+        return flat
+    return {path or "non_field_errors": [{"code": "invalid", "message": str(details)}]}
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     exc = _translated(exc)
     response = exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        if not isinstance(response.data, dict):
-            response.data = {"non_field_errors": response.data}
+        fields = field_errors(exc.get_full_details())
+        first = next(iter(fields.items()))
+        where = "" if first[0] == "non_field_errors" else f"{first[0]}: "
+        response.data = {
+            "code": "invalid",
+            "detail": f"{where}{first[1][0]['message']}"
+            + (f" (and {len(fields) - 1} more)" if len(fields) > 1 else ""),
+            "fields": fields,
+        }
     elif isinstance(exc, exceptions.APIException) and isinstance(response.data, dict):
         codes = exc.get_codes()
         response.data["code"] = codes if isinstance(codes, str) else exc.default_code
+        if response.status_code == 400:  # unreadable bodies: no field to blame
+            response.data["fields"] = {}
     return response
 
 
@@ -114,8 +149,21 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="What went wrong, for a program.")
 
 
+class FieldErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="E.g. `required`, `max_length`, `invalid`.")
+    message = serializers.CharField()
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    fields = serializers.DictField(
+        child=FieldErrorSerializer(many=True),
+        help_text="Each invalid field by its path (`prompt`, `jobs.3.prompt`, "
+        "`non_field_errors`), with its errors.",
+    )
+
+
 ERROR_DESCRIPTIONS = {
-    400: "Invalid input: each field with its messages (`non_field_errors` for the whole body).",
+    400: "Invalid input (`invalid`): `fields` has each invalid field's errors.",
     401: "No or invalid credentials.",
     402: "The project's monthly budget (`budget_exceeded`) or the provider balance "
     "(`insufficient_credits`) cannot cover the job(s).",
@@ -134,7 +182,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     wanted = sorted({401, 429, *statuses})
     return {
         code: OpenApiResponse(
-            response=OpenApiTypes.OBJECT if code == 400 else ErrorSerializer,
+            response=ValidationErrorSerializer if code == 400 else ErrorSerializer,
             description=ERROR_DESCRIPTIONS[code],
         )
         for code in wanted
