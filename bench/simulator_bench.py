@@ -15,6 +15,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({platform.machine()}), {model}, Python {platform.python_version()}"
 
 
-def timed(function, repeat: int) -> tuple[float, float]:
+def timed(function: Callable[[], object], repeat: int) -> tuple[float, float]:
     """(median, best) seconds over `repeat` runs, after one warm-up run."""
     function()
     runs = []

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import requests
@@ -39,7 +40,7 @@ def signed_callback(platform, job: GenerationJob, data: dict, *, code: int = 200
         "X-Webhook-Timestamp": timestamp,
         "X-Webhook-Signature": sign_callback(SIMULATOR_HMAC_KEY, data["taskId"], timestamp),
     }
-    body = {"code": code, "msg": "success", "data": data}
+    body: dict[str, Any] = {"code": code, "msg": "success", "data": data}
     return requests.post(f"{platform.url}{job.callback_path}", json=body, headers=headers, timeout=10)
 
 

@@ -83,10 +83,11 @@ def api(kie_simulator: SimulatorHandle) -> Api:
 
 
 def probe(data: bytes) -> dict[str, Any]:
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), "r") as container:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         first = next(container.decode(video=0)).to_image()
+        assert container.duration is not None  # an MP4 states its length
         return {
             "codec": video.codec_context.name,
             "pix_fmt": video.codec_context.pix_fmt,
@@ -98,7 +99,7 @@ def probe(data: bytes) -> dict[str, Any]:
 
 
 def last_frame(data: bytes) -> Image.Image:
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), "r") as container:
         frame = None
         for frame in container.decode(video=0):
             pass

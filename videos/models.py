@@ -398,7 +398,7 @@ class Asset(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.file.name
+        return self.file.name or ""
 
 
 class ProviderAccount(models.Model):

@@ -24,7 +24,7 @@ def health(request: HttpRequest) -> JsonResponse:
         cursor.execute("SELECT 1")
     paused = {
         account.provider: {"code": account.pause_code, "reason": account.pause_reason,
-                           "since": account.paused_at.isoformat()}
+                           "since": account.paused_at.isoformat()}  # type: ignore[union-attr]  # paused only
         for account in ProviderAccount.objects.filter(paused_at__isnull=False)
     }
     return JsonResponse(

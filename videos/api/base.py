@@ -4,7 +4,7 @@ the body size limit, the error format, and cursor pagination."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -20,6 +20,16 @@ from rest_framework.views import APIView
 from videos import services
 from videos.api.errors import RequestTooLarge, api_exception_handler
 from videos.api.throttling import TeamRateThrottle, UserRateThrottle
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+class AuthenticatedRequest(Request):
+    """For annotations: the request of a view that requires an authenticated user (every view
+    but logging in), whose `user` therefore is a real user. DRF passes a plain `Request`."""
+
+    user: User
 
 
 class ApiView(APIView):
@@ -61,7 +71,7 @@ def paginated_response(
     queryset: QuerySet[Any],
     *,
     ordering: str | tuple[str, ...],
-    to_data: Callable[[list[Any]], list[dict[str, Any]]],
+    to_data: Callable[[list[Any]], object],
 ) -> Response:
     """One page of `queryset` as {"next", "previous", "results"}; `to_data` renders the rows."""
     paginator = Cursor()

@@ -49,7 +49,8 @@ def _translated(exc: Exception) -> Exception:
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(serializers.as_serializer_error(exc))
     if isinstance(exc, services.BatchItemInvalid):
-        return exceptions.ValidationError({"jobs": exc.errors})
+        # Keyed by each job's position; DRF takes int keys, its stubs only str ones.
+        return exceptions.ValidationError({"jobs": exc.errors})  # type: ignore[dict-item]
     if isinstance(exc, BudgetExceeded):
         return PaymentRequired(str(exc))
     if isinstance(exc, CreditsShort):

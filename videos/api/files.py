@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, cast
 
 from django.db.models.fields.files import FieldFile
 from django.http import (
@@ -71,14 +71,15 @@ def _read(file: IO[bytes], start: int, length: int) -> Iterator[bytes]:
 
 def stored_file_response(
     request: Request, stored: FieldFile, *, content_type: str, etag: str | None = None
-) -> HttpResponse | Response:
+) -> HttpResponse | StreamingHttpResponse:
     storage = stored.storage
+    name = cast(str, stored.name)  # a stored file: only an empty field has no name
     try:
-        path = storage.path(stored.name)
+        path = storage.path(name)
     except NotImplementedError:  # object storage: its URL is signed and expires
-        return HttpResponseRedirect(storage.url(stored.name))
+        return HttpResponseRedirect(storage.url(name))
 
-    size = storage.size(stored.name)
+    size = storage.size(name)
     quoted_etag = f'"{etag}"' if etag else None
     header = request.META.get("HTTP_RANGE")
     if_range = request.META.get("HTTP_IF_RANGE")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from videos.api import auth, estimate, jobs, projects, prompts, teams
@@ -9,7 +9,7 @@ app_name = "api"
 
 # Ids are matched as any segment and checked by the views, so a malformed one is a JSON 404
 # like any other missing object.
-v1 = [
+v1: list[URLPattern | URLResolver] = [
     path("auth/token/", auth.TokenApi.as_view(), name="token"),
     path("teams/", teams.TeamListApi.as_view(), name="teams"),
     path("teams/<str:team_id>/members/", teams.MemberListApi.as_view(), name="team-members"),

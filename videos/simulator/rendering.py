@@ -41,6 +41,8 @@ class RenderSettings:
 
 def frame_size(width_ratio: float, height_ratio: float, long_side: int) -> tuple[int, int]:
     """Even dimensions (yuv420p needs them) with the given ratio and longer edge."""
+    width: float
+    height: float
     if width_ratio >= height_ratio:
         width, height = long_side, long_side * height_ratio / width_ratio
     else:
@@ -92,7 +94,7 @@ def render_image_to_video(
     Raises RenderError when the bytes are not an image Pillow can decode.
     """
     try:
-        source = Image.open(io.BytesIO(image_data))
+        source: Image.Image = Image.open(io.BytesIO(image_data))
         source = ImageOps.exif_transpose(source).convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise RenderError(f"image cannot be decoded: {exc}") from None
@@ -176,7 +178,8 @@ def _word_sprite(word: str, frame_height: int) -> Image.Image:
     """A word in white with a dark shadow on a transparent tile (drawn once, pasted per frame)."""
     font = _font(max(10, frame_height // 9))
     left, top, right, bottom = font.getbbox(word)
-    sprite = Image.new("RGBA", (right - left + 3, bottom - top + 3), (0, 0, 0, 0))
+    # Whole pixels (the box has fractions only for a fractional stroke width, unused here).
+    sprite = Image.new("RGBA", (int(right - left) + 3, int(bottom - top) + 3), (0, 0, 0, 0))
     draw = ImageDraw.Draw(sprite)
     draw.text((2 - left, 2 - top), word, font=font, fill=(0, 0, 0, 160))
     draw.text((-left, -top), word, font=font, fill=(255, 255, 255, 255))
