@@ -97,7 +97,7 @@ def cheapest_credits(*, provider: str, on: datetime.date | None = None) -> int |
 
 def month_bounds(month: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
     """The first instant of `month` and of the month after, in UTC."""
-    start = datetime.datetime(month.year, month.month, 1, tzinfo=datetime.timezone.utc)
+    start = datetime.datetime(month.year, month.month, 1, tzinfo=datetime.UTC)
     following = (start + datetime.timedelta(days=32)).replace(day=1)
     return start, following
 

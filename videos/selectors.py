@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from billing import selectors as billing_selectors
 from videos.models import (
+    GenerationJob,
     Invitation,
     InvitationStatus,
-    GenerationJob,
     Membership,
     Project,
     Prompt,

@@ -31,10 +31,10 @@ from videos.jobs import (
     jobs_queue,
 )
 from videos.models import (
-    Invitation,
-    InvitationStatus,
     PROMPT_MAX_LENGTH,
     GenerationJob,
+    Invitation,
+    InvitationStatus,
     Membership,
     Project,
     Prompt,

@@ -51,12 +51,12 @@ def as_user() -> Callable[[User], APIClient]:
 
 
 @pytest.fixture
-def erin(team: Team):  # noqa: ANN201
+def erin(team: Team):
     return make_member("erin", team, Role.EDITOR)
 
 
 @pytest.fixture
-def vic(team: Team):  # noqa: ANN201
+def vic(team: Team):
     return make_member("vic", team, Role.VIEWER)
 
 

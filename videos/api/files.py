@@ -95,7 +95,7 @@ def stored_file_response(
         )
 
     filename = path.rsplit("/", 1)[-1]
-    file = open(path, "rb")  # noqa: SIM115 - closed by the response when it is sent
+    file = open(path, "rb")  # closed by the response when it is sent
     if wanted is None:
         response: HttpResponse | StreamingHttpResponse = FileResponse(
             file, content_type=content_type, filename=filename

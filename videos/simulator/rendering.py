@@ -47,7 +47,7 @@ def frame_size(width_ratio: float, height_ratio: float, long_side: int) -> tuple
         width, height = long_side, long_side * height_ratio / width_ratio
     else:
         width, height = long_side * width_ratio / height_ratio, long_side
-    return max(2, int(round(width / 2)) * 2), max(2, int(round(height / 2)) * 2)
+    return max(2, round(width / 2) * 2), max(2, round(height / 2) * 2)
 
 
 def render_text_to_video(
@@ -74,7 +74,7 @@ def render_text_to_video(
                 (sun_x - sun_radius, sun_y - sun_radius, sun_x + sun_radius, sun_y + sun_radius),
                 fill=(255, 236, 170),
             )
-            for sprite, (x0, y0, speed, phase) in zip(words, layout):
+            for sprite, (x0, y0, speed, phase) in zip(words, layout, strict=True):
                 span = width + sprite.width
                 x = int((x0 + speed * t) % span) - sprite.width
                 y = int(y0 + 0.04 * height * math.sin(2.0 * t + phase))
@@ -156,7 +156,7 @@ def _landscape(width: int, height: int, seed: int) -> Image.Image:
             (x, height * base - height * amplitude * math.sin(2 * math.pi * frequency * x / wide + layer))
             for x in range(0, wide + 8, 8)
         ]
-        draw.polygon(points + [(wide, height), (0, height)], fill=color)
+        draw.polygon([*points, (wide, height), (0, height)], fill=color)
     return sky
 
 
@@ -193,7 +193,7 @@ def _word_layout(
     rows = max(1, min(len(words), 4))
     line_height = height * 0.6 / rows
     layout = []
-    for index, sprite in enumerate(words):
+    for index in range(len(words)):
         row = index % rows
         x0 = (index // rows) * (width / 3) + ((seed >> index % 16) % 17) * 3
         y0 = height * 0.12 + row * line_height
@@ -292,7 +292,7 @@ def _yuv420p_frame(image: Image.Image) -> av.VideoFrame:
         (blue.reduce(2), _CHROMA_RANGE),
         (red.reduce(2), _CHROMA_RANGE),
     )
-    for plane, (channel, table) in zip(frame.planes, channels):
+    for plane, (channel, table) in zip(frame.planes, channels, strict=True):
         channel = channel.point(table)
         if plane.line_size != channel.width:  # rows are padded for alignment
             padded = Image.new("L", (plane.line_size, channel.height))
