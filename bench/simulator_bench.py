@@ -8,6 +8,7 @@ Loopback only: the simulator runs in this process on a free 127.0.0.1 port.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import os
 import platform
@@ -15,6 +16,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,8 +25,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from videos.simulator import KieSimulator, RenderSettings, SimulatorConfig  # noqa: E402
-from videos.simulator.rendering import render_image_to_video, render_text_to_video  # noqa: E402
+from videos.simulator import KieSimulator, RenderSettings, SimulatorConfig
+from videos.simulator.rendering import render_image_to_video, render_text_to_video
 
 PROMPT = "A lighthouse on a cliff at dusk, waves crashing below, gulls circling the lamp"
 API_KEY = "bench-key"
@@ -42,7 +44,7 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({platform.machine()}), {model}, Python {platform.python_version()}"
 
 
-def timed(function, repeat: int) -> tuple[float, float]:
+def timed(function: Callable[[], object], repeat: int) -> tuple[float, float]:
     """(median, best) seconds over `repeat` runs, after one warm-up run."""
     function()
     runs = []
@@ -61,14 +63,20 @@ def bench_renders(settings: RenderSettings, repeat: int) -> None:
     for duration in (5, 10):
         for sound in (False, True):
             median, best = timed(
-                lambda: render_text_to_video(PROMPT, duration=duration, aspect_ratio="16:9", sound=sound, settings=settings),
+                functools.partial(
+                    render_text_to_video, PROMPT, duration=duration, aspect_ratio="16:9", sound=sound,
+                    settings=settings,
+                ),
                 repeat,
             )
             label = f"text to video  {duration:>2} s {'sound ' if sound else 'silent'}"
             print(f"  {label}: {median:.3f} s / {best:.3f} s")
     for duration in (5, 10):
         median, best = timed(
-            lambda: render_image_to_video(image, duration=duration, sound=False, settings=settings, motion_seed="zoom"),
+            functools.partial(
+                render_image_to_video, image, duration=duration, sound=False, settings=settings,
+                motion_seed="zoom",
+            ),
             repeat,
         )
         print(f"  image to video {duration:>2} s silent: {median:.3f} s / {best:.3f} s")

@@ -13,12 +13,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing.selectors import spend_report
 from videos import selectors
-from videos.api.base import ApiView
+from videos.api.base import ApiView, AuthenticatedRequest
 from videos.api.errors import error_responses
 from videos.api.serializers import MONEY, choice
 from videos.models import Kind
@@ -94,7 +93,7 @@ class SpendApi(ApiView):
         description="What a project spent in a calendar month: in all, by kind, duration, sound "
         "and day.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         month = _month(request.query_params.get("month"))
         project_id = request.query_params.get("project")
         if not project_id:

@@ -6,6 +6,7 @@ Projects and jobs are `videos`' tables, named here by string so billing imports 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TypedDict
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -13,7 +14,15 @@ from django.db.models import Q
 
 from append_only import AppendOnlyModel
 
-MONEY = {"max_digits": 12, "decimal_places": 4}
+
+class Digits(TypedDict):
+    """A DecimalField's size, passed as keyword arguments (`**MONEY`)."""
+
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: Digits = {"max_digits": 12, "decimal_places": 4}
 WARNING_THRESHOLD_DEFAULT = Decimal("0.80")
 WARNING_THRESHOLD_HELP = "Warn when this fraction of the cap is spent or reserved (0.80 = 80%)."
 

@@ -49,12 +49,12 @@ class BilledJob(Protocol):
 
 def project_model() -> type[models.Model]:
     """`videos.models.Project`, as the ledger's foreign key names it."""
-    return LedgerEntry._meta.get_field("project").related_model  # type: ignore[return-value]
+    return LedgerEntry._meta.get_field("project").related_model
 
 
 def job_model() -> type[models.Model]:
     """`videos.models.GenerationJob`, as the ledger's foreign key names it."""
-    return LedgerEntry._meta.get_field("job").related_model  # type: ignore[return-value]
+    return LedgerEntry._meta.get_field("job").related_model
 
 
 class PriceMissing(Exception):
@@ -97,7 +97,7 @@ def cheapest_credits(*, provider: str, on: datetime.date | None = None) -> int |
 
 def month_bounds(month: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
     """The first instant of `month` and of the month after, in UTC."""
-    start = datetime.datetime(month.year, month.month, 1, tzinfo=datetime.timezone.utc)
+    start = datetime.datetime(month.year, month.month, 1, tzinfo=datetime.UTC)
     following = (start + datetime.timedelta(days=32)).replace(day=1)
     return start, following
 
@@ -208,12 +208,12 @@ def project_money(project: BilledProject, *, month: datetime.date | None = None)
 
 
 def project_has_ledger_entries(*, project: BilledProject) -> bool:
-    return LedgerEntry.objects.filter(project=project).exists()
+    return LedgerEntry.objects.filter(project_id=project.pk).exists()
 
 
 def budget_get(*, project: BilledProject) -> Budget | None:
     """The project's budget; None when its spend has no cap."""
-    return Budget.objects.filter(project=project).first()
+    return Budget.objects.filter(project_id=project.pk).first()
 
 
 def job_charge_subquery() -> Subquery:
@@ -227,7 +227,7 @@ def job_charge_subquery() -> Subquery:
 def job_ledger_total(job: BilledJob) -> dict[str, Decimal]:
     """What the ledger holds for one job, by kind (absent kinds are zero)."""
     totals = {kind: _money(0) for kind in EntryKind.values}
-    for row in job.ledger_entries.values("kind").annotate(total=Sum("amount")):
+    for row in LedgerEntry.objects.filter(job_id=job.pk).values("kind").annotate(total=Sum("amount")):
         totals[row["kind"]] = _money(row["total"])
     return totals
 
@@ -252,10 +252,10 @@ def spend_report(*, project: BilledProject, month: datetime.date) -> SpendReport
     """
     start, end = month_bounds(month)
     charges = LedgerEntry.objects.filter(
-        project=project, kind=EntryKind.CHARGE, created__gte=start, created__lt=end
+        project_id=project.pk, kind=EntryKind.CHARGE, created__gte=start, created__lt=end
     )
     adjustments = LedgerEntry.objects.filter(
-        project=project, kind=EntryKind.ADJUSTMENT, created__gte=start, created__lt=end
+        project_id=project.pk, kind=EntryKind.ADJUSTMENT, created__gte=start, created__lt=end
     )
 
     def grouped(field: str) -> list[dict[str, Any]]:

@@ -45,12 +45,12 @@ def job_price(*, duration: int, sound: bool, provider: str = "kie") -> Price:
 
 def _append_once(*, job: BilledJob, kind: str, amount: Decimal, note: str) -> bool:
     """Write the job's one entry of `kind`; False if it exists already."""
-    if LedgerEntry.objects.filter(job=job, kind=kind).exists():
+    if LedgerEntry.objects.filter(job_id=job.pk, kind=kind).exists():
         return False
     try:
         with transaction.atomic():
             LedgerEntry.objects.create(
-                project_id=job.project_id, job=job, kind=kind, amount=amount, note=note
+                project_id=job.project_id, job_id=job.pk, kind=kind, amount=amount, note=note
             )
     except IntegrityError:  # another worker wrote it between our check and insert
         return False
@@ -71,7 +71,7 @@ def budget_reserve(*, job: BilledJob) -> bool:
             .filter(pk=job.pk, state=QUEUED)
             .exists()
         )
-        if not still_queued or LedgerEntry.objects.filter(job=job, kind=EntryKind.RESERVE).exists():
+        if not still_queued or LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RESERVE).exists():
             return True
         if not project_money(job.project).can_reserve(job.estimated_cost_usd):
             return False
@@ -86,7 +86,7 @@ def budget_reserve(*, job: BilledJob) -> bool:
 
 def job_release(*, job: BilledJob, note: str) -> None:
     """Give back the job's reservation, if it has one that is not yet released."""
-    reserve = LedgerEntry.objects.filter(job=job, kind=EntryKind.RESERVE).first()
+    reserve = LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RESERVE).first()
     if reserve is not None:
         _append_once(job=job, kind=EntryKind.RELEASE, amount=reserve.amount, note=note)
 
@@ -125,7 +125,7 @@ def budget_set(
         wanted["warning_threshold"] = warning_threshold
     with transaction.atomic():
         budget, _ = Budget.objects.select_for_update().get_or_create(
-            project=project, defaults=wanted
+            project_id=project.pk, defaults=wanted
         )
         changed = [field for field, value in wanted.items() if getattr(budget, field) != value]
         for field in changed:
@@ -137,7 +137,7 @@ def budget_set(
 
 def budget_delete(*, project: BilledProject) -> None:
     """Lift the project's cap (its spend stays in the ledger), or do nothing if it has none."""
-    Budget.objects.filter(project=project).delete()
+    Budget.objects.filter(project_id=project.pk).delete()
 
 
 def budgets_lock(project_ids: Iterable[int]) -> None:
@@ -167,7 +167,7 @@ def _charge_cap(job: BilledJob) -> Decimal:
     cap = price_for(
         duration=job.duration, sound=job.sound, provider=job.provider, on=job.created.date()
     ).usd
-    reserve = LedgerEntry.objects.filter(job=job, kind=EntryKind.RESERVE).first()
+    reserve = LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RESERVE).first()
     return min(cap, reserve.amount) if reserve is not None else cap
 
 
@@ -195,8 +195,8 @@ def charge_for_credits(*, job: BilledJob, credits: Decimal | None) -> tuple[Deci
 
 def _over_budget_after_release(job: BilledJob, amount: Decimal) -> str:
     """A late clip is charged after its reservation was given back: say so if that overspends."""
-    reserve = LedgerEntry.objects.filter(job=job, kind=EntryKind.RESERVE).exists()
-    released = LedgerEntry.objects.filter(job=job, kind=EntryKind.RELEASE).exists()
+    reserve = LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RESERVE).exists()
+    released = LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RELEASE).exists()
     if reserve and not released:
         return ""
     money = project_money(job.project)
@@ -225,7 +225,7 @@ def job_settle(*, job: BilledJob, credits: Decimal | None) -> Settlement:
         )
         job_release(job=job, note="Settled")
     if not charged:
-        existing = LedgerEntry.objects.get(job=job, kind=EntryKind.CHARGE).amount
+        existing = LedgerEntry.objects.get(job_id=job.pk, kind=EntryKind.CHARGE).amount
         return Settlement(charged_usd=existing, created=False, discrepancy="")
     return Settlement(
         charged_usd=amount,

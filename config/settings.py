@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, TypedDict
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -235,7 +236,7 @@ else:
 # django-q2 re-runs a task whose `retry` window passes while it is still running, so
 # retry > timeout > the longest task (a result download is bounded by RESULT_DOWNLOAD_TIMEOUT).
 Q_TASK_TIMEOUT_SECONDS = env_int("Q_TASK_TIMEOUT_SECONDS", 300)
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, Any] = {
     "name": "reelforge",
     "workers": env_int("Q_WORKERS", 2),
     "timeout": Q_TASK_TIMEOUT_SECONDS,
@@ -311,7 +312,40 @@ PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"
 
 # --- Job pipeline ----------------------------------------------------------------------------
 
-PIPELINE = {
+
+class PipelineSettings(TypedDict):
+    """The job pipeline's knobs (`settings.PIPELINE`), set below from the environment."""
+
+    RATE_LIMIT_TASKS: int
+    RATE_LIMIT_WINDOW_SECONDS: int
+    MAX_IN_FLIGHT: int
+    CREDITS_CACHE_SECONDS: int
+    CALLBACK_GRACE_SECONDS: int
+    POLL_INITIAL_SECONDS: int
+    POLL_MAX_SECONDS: int
+    DEADLINE_MINUTES: int
+    LATE_POLL_SECONDS: int
+    RESULT_URL_LIFETIME_HOURS: int
+    SUBMIT_RETRY_INITIAL_SECONDS: int
+    SUBMIT_RETRY_MAX_SECONDS: int
+    RETRY_AFTER_MAX_SECONDS: int
+    UPLOAD_MAX_ATTEMPTS: int
+    STALE_STEP_SECONDS: int
+    SWEEP_INTERVAL_MINUTES: int
+    SWEEP_SUBMIT_BATCH: int
+    RETRIEVAL_DEADLINE_MINUTES: int
+    CALLBACK_MAX_BYTES: int
+    CALLBACK_DEDUP_SECONDS: int
+    RESULT_MAX_BYTES: int
+    RESULT_MAX_REDIRECTS: int
+    RESULT_ALLOW_PRIVATE_URLS: bool
+    DNS_TIMEOUT_SECONDS: float
+    RESULT_DOWNLOAD_TIMEOUT_SECONDS: int
+    RESULT_CONNECT_TIMEOUT_SECONDS: float
+    RESULT_READ_TIMEOUT_SECONDS: float
+
+
+PIPELINE: PipelineSettings = {
     # The provider's per-key limit is about 20 new tasks per 10 s; over it requests are rejected.
     "RATE_LIMIT_TASKS": env_int("KIE_RATE_LIMIT_TASKS", 20),
     "RATE_LIMIT_WINDOW_SECONDS": env_int("KIE_RATE_LIMIT_WINDOW_SECONDS", 10),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ pytest_plugins = [
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings: pytest.FixtureRequest, tmp_path: Path) -> Path:
+def media_root(settings: Any, tmp_path: Path) -> Path:
     """Each test writes its files under its own temporary folder, never the real media/."""
     root = tmp_path / "media"
     settings.MEDIA_ROOT = root

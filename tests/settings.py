@@ -14,7 +14,7 @@ os.environ.setdefault("KIE_USE_SIMULATOR", "true")
 # The simulator and the tests' file servers listen on loopback; redirects are still checked.
 os.environ.setdefault("RESULT_ALLOW_PRIVATE_URLS", "true")
 
-from config.settings import *  # noqa: E402,F403
+from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

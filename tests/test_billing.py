@@ -20,7 +20,7 @@ from billing.selectors import (
     projects_money,
 )
 from tests.fixtures.data import make_job
-from videos.models import JobState, Project
+from videos.models import GenerationJob, JobState, Project
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +112,7 @@ def test_the_cheapest_clip_in_credits(db):
     assert cheapest_credits(provider="other") is None
 
 
-def _entry(project: Project, kind: str, amount: str, job: object = None) -> None:
+def _entry(project: Project, kind: str, amount: str, job: GenerationJob | None = None) -> None:
     LedgerEntry.objects.create(project=project, job=job, kind=kind, amount=Decimal(amount))
 
 

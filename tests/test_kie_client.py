@@ -189,7 +189,7 @@ def test_text_to_video_task_runs_to_success_with_a_playable_result(kie_simulator
     final = wait_until_final(kie_provider, task_id)
     assert final.state is TaskState.SUCCESS
     assert final.model == "kling-2.6/text-to-video"
-    assert final.completed_at is not None and final.completed_at.tzinfo is dt.timezone.utc
+    assert final.completed_at is not None and final.completed_at.tzinfo is dt.UTC
     assert decoded_param(final.raw) == build_payload(TEXT, callback_url=None)
     video = requests.get(final.result_urls[0], timeout=5)
     assert video.status_code == 200 and video.content[4:8] == b"ftyp"
@@ -535,7 +535,7 @@ def test_recorded_success_callback():
     assert status.result_urls == ["https://tempfile.aiquickdraw.com/p/7f3c1e2a9b5d4c6e8f0a1b2c3d4e5f60.mp4"]
     assert status.credits_consumed == Decimal(110)
     assert status.remaining_credits == Decimal(8890)
-    assert status.completed_at == dt.datetime(2025, 12, 8, 8, 27, 54, 72000, tzinfo=dt.timezone.utc)
+    assert status.completed_at == dt.datetime(2025, 12, 8, 8, 27, 54, 72000, tzinfo=dt.UTC)
     assert decoded_param(status.raw)["input"]["duration"] == "5"
 
 

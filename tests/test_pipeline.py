@@ -11,6 +11,7 @@ import hashlib
 import io
 import socket
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import requests
@@ -31,7 +32,7 @@ S = JobState
 
 
 def create(project, **fields) -> GenerationJob:
-    values = {"kind": Kind.TEXT_TO_VIDEO, "prompt": "A paper boat on a rainy street"}
+    values: dict[str, Any] = {"kind": Kind.TEXT_TO_VIDEO, "prompt": "A paper boat on a rainy street"}
     values.update(fields)
     return jobs.job_create(project=project, by=None, **values)
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import requests
@@ -39,7 +40,7 @@ def signed_callback(platform, job: GenerationJob, data: dict, *, code: int = 200
         "X-Webhook-Timestamp": timestamp,
         "X-Webhook-Signature": sign_callback(SIMULATOR_HMAC_KEY, data["taskId"], timestamp),
     }
-    body = {"code": code, "msg": "success", "data": data}
+    body: dict[str, Any] = {"code": code, "msg": "success", "data": data}
     return requests.post(f"{platform.url}{job.callback_path}", json=body, headers=headers, timeout=10)
 
 
@@ -54,7 +55,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     routes: dict = {}
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.routes[self.path](self)
 
     def log_message(self, format: str, *args: object) -> None:
@@ -206,7 +207,7 @@ def test_a_failing_upload_backs_off_and_gives_up_after_its_attempts(platform, pr
 def test_a_storage_error_is_a_retrieval_failure_and_ends_in_needs_attention(
     platform, project, monkeypatch
 ):
-    def disk_full(self, name, content):  # noqa: ANN001, ANN202
+    def disk_full(self, name, content):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(FileSystemStorage, "_save", disk_full)
@@ -228,7 +229,7 @@ def test_a_download_stops_at_its_wall_clock_deadline(file_server, settings, tmp_
     settings.PIPELINE = {**settings.PIPELINE, "RESULT_DOWNLOAD_TIMEOUT_SECONDS": 2}
     base, routes = file_server
 
-    def trickle(request) -> None:  # noqa: ANN001
+    def trickle(request) -> None:
         request.send_response(200)
         request.send_header("Content-Type", "video/mp4")
         request.send_header("Content-Length", "1000")
@@ -255,7 +256,7 @@ def test_a_result_redirect_to_an_internal_address_is_not_followed(file_server, s
     base, routes = file_server
     fetched: list[str] = []
 
-    def secret(request) -> None:  # noqa: ANN001
+    def secret(request) -> None:
         fetched.append(request.path)
         body = b"internal metadata"
         request.send_response(200)
@@ -263,7 +264,7 @@ def test_a_result_redirect_to_an_internal_address_is_not_followed(file_server, s
         request.end_headers()
         request.wfile.write(body)
 
-    def redirect(request) -> None:  # noqa: ANN001
+    def redirect(request) -> None:
         request.send_response(302)
         request.send_header("Location", f"{base}/latest/meta-data")
         request.send_header("Content-Length", "0")
@@ -445,7 +446,7 @@ def test_a_timed_out_job_stops_being_polled_once_its_result_would_have_expired(p
 
 
 @pytest.fixture
-def account_with_credits(db):  # noqa: ANN201
+def account_with_credits(db):
     def set_credits(credits: int) -> None:
         ProviderAccount.objects.update_or_create(
             provider="kie",

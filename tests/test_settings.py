@@ -49,7 +49,7 @@ class _EnvReads(ast.NodeVisitor):
             self._add(node.slice, node)
         self.generic_visit(node)
 
-    def _add(self, arg: ast.expr | None, node: ast.AST) -> None:
+    def _add(self, arg: ast.expr | None, node: ast.expr) -> None:
         if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
             self.names.add(arg.value)
         else:

@@ -83,10 +83,11 @@ def api(kie_simulator: SimulatorHandle) -> Api:
 
 
 def probe(data: bytes) -> dict[str, Any]:
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), "r") as container:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         first = next(container.decode(video=0)).to_image()
+        assert container.duration is not None  # an MP4 states its length
         return {
             "codec": video.codec_context.name,
             "pix_fmt": video.codec_context.pix_fmt,
@@ -98,9 +99,9 @@ def probe(data: bytes) -> dict[str, Any]:
 
 
 def last_frame(data: bytes) -> Image.Image:
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), "r") as container:
         frame = None
-        for frame in container.decode(video=0):
+        for frame in container.decode(video=0):  # noqa: B007 - the loop leaves the last frame
             pass
         assert frame is not None
         return frame.to_image()
@@ -109,7 +110,7 @@ def last_frame(data: bytes) -> Image.Image:
 def difference(a: Image.Image, b: Image.Image) -> float:
     """Mean absolute pixel difference, 0..255."""
     a, b = a.convert("L"), b.convert("L").resize(a.size)
-    return sum(abs(x - y) for x, y in zip(a.tobytes(), b.tobytes())) / (a.width * a.height)
+    return sum(abs(x - y) for x, y in zip(a.tobytes(), b.tobytes(), strict=True)) / (a.width * a.height)
 
 
 def png(size: tuple[int, int], color: tuple[int, int, int] = (200, 80, 40)) -> bytes:

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -45,6 +45,9 @@ from videos.models import (
     Team,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 
 class ReadOnlyAdminMixin:
     """For history rows: visible to editors, never changed by hand."""
@@ -63,6 +66,11 @@ class ReadOnlyAdminMixin:
 
 # What a service raises when it refuses: bad input, or a request that contradicts what exists.
 REFUSALS = (ValidationError, services.Conflict)
+
+
+def acting_user(request: HttpRequest) -> User:
+    """Who is acting: the admin site serves only logged-in staff, never an anonymous user."""
+    return cast("User", request.user)
 
 
 def refusal_errors(exc: Exception) -> dict[str | None, list[str]]:
@@ -94,7 +102,7 @@ class ServiceForm(forms.ModelForm):
 
     refusal: ClassVar[dict[str | None, list[str]]] = {}
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         for field, errors in self.refusal.items():
             self.add_error(field if field in self.fields else None, errors)
@@ -140,7 +148,8 @@ class ServiceAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         refusal = getattr(request, "admin_refusal", None)
         if refusal:
-            form.refusal = refusal  # a class made for this request by modelform_factory
+            # A ServiceForm subclass made for this request by modelform_factory.
+            form.refusal = refusal  # type: ignore[attr-defined]
         return form
 
     def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
@@ -186,7 +195,8 @@ class ServiceAdmin(admin.ModelAdmin):
                 )
             )
 
-    def response_action(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+    # Django 5.2's signature; the stubs (written for Django 6.1) add `action_location`.
+    def response_action(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:  # type: ignore[override]
         try:
             with transaction.atomic(using=router.db_for_write(self.model)):
                 return super().response_action(request, queryset)
@@ -407,7 +417,7 @@ class PromptTextField(forms.CharField):
     def to_python(self, value: Any) -> str:
         # Browsers send a textarea's line breaks as CRLF: text nobody touched must still equal
         # the stored version, or every save would add one.
-        return super().to_python(value).replace("\r\n", "\n")
+        return cast(str, super().to_python(value)).replace("\r\n", "\n")  # empty_value is ""
 
 
 class PromptForm(ServiceForm):
@@ -430,7 +440,7 @@ class PromptForm(ServiceForm):
 class PromptVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = PromptVersion
     extra = 0
-    fields = ["number", "text", "created_by", "created"]
+    fields = ("number", "text", "created_by", "created")
     readonly_fields = fields
     ordering = ["-number"]
 
@@ -456,14 +466,14 @@ class PromptAdmin(ServiceAdmin):
         data = form.cleaned_data
         if change:
             saved = services.prompt_update(
-                prompt=obj, by=request.user, title=data["title"], text=data["text"]
+                prompt=obj, by=acting_user(request), title=data["title"], text=data["text"]
             )
         else:
             saved = services.prompt_create(
                 project=data["project"],
                 title=data["title"],
                 text=data["text"],
-                by=request.user,
+                by=acting_user(request),
             )
         adopt(obj, saved)
 
@@ -477,7 +487,7 @@ class PromptVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class JobEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = JobEvent
     extra = 0
-    fields = ["created", "from_state", "to_state", "reason"]
+    fields = ("created", "from_state", "to_state", "reason")
     readonly_fields = fields
 
 
@@ -495,7 +505,7 @@ class GenerationJobCreateForm(forms.ModelForm):
         model = GenerationJob
         fields = ["project", "kind", "prompt_version", "duration", "aspect_ratio", "sound"]
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         if self.errors:
             return cleaned
@@ -568,7 +578,9 @@ class GenerationJobAdmin(admin.ModelAdmin):
             f"reserved ${totals['reserve']}, released ${totals['release']}"
         )
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # noqa: ANN201
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
         if obj is None:
             kwargs["form"] = GenerationJobCreateForm
         return super().get_form(request, obj, change=change, **kwargs)
@@ -579,11 +591,11 @@ class GenerationJobAdmin(admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return self.inlines if obj is not None else []
 
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any):  # noqa: ANN201
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # Not wrapped in one transaction, unlike Django's: the form resolves image URLs, which
         # must not hold the database's write lock, and the pipeline makes its own transactions.
         try:
-            return self._changeform_view(request, *args, **kwargs)
+            return self._changeform_view(request, *args, **kwargs)  # type: ignore[attr-defined]
         except (BudgetExceeded, CreditsShort) as exc:
             # Checked on the form; only a request racing this one gets here.
             self.message_user(request, str(exc), level=messages.ERROR)
@@ -592,7 +604,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
     def save_form(self, request: HttpRequest, form: Any, change: bool) -> GenerationJob:
         if change:
             return super().save_form(request, form, change)
-        [job] = jobs_queue([form.spec], by=request.user)
+        [job] = jobs_queue([form.spec], by=acting_user(request))
         return job
 
     def save_model(self, request: HttpRequest, obj: GenerationJob, form: Any, change: bool) -> None:
@@ -603,7 +615,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
         if change:
             super().save_related(request, form, formsets, change)
 
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None):  # noqa: ANN201
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         for account in ProviderAccount.objects.filter(paused_at__isnull=False):
             self.message_user(
                 request,
@@ -615,14 +627,14 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request: HttpRequest, queryset: Any) -> None:
-        canceled = sum(job_cancel(job, by=request.user) for job in queryset)
+        canceled = sum(job_cancel(job, by=acting_user(request)) for job in queryset)
         self.message_user(request, f"Canceled {canceled} of {queryset.count()} jobs.")
 
     @admin.action(description="Retry selected failed or canceled jobs")
     def retry_jobs(self, request: HttpRequest, queryset: Any) -> None:
         for job in queryset:
             try:
-                new = job_retry(job, by=request.user)
+                new = job_retry(job, by=acting_user(request))
             except (ValidationError, BudgetExceeded) as exc:
                 self.message_user(request, f"Job {str(job.pk)[:8]}: {exc}", level=messages.WARNING)
             else:
@@ -631,14 +643,14 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark selected jobs that need attention as failed (release)")
     def give_up_jobs(self, request: HttpRequest, queryset: Any) -> None:
-        done = sum(job_give_up(job, by=request.user) for job in queryset)
+        done = sum(job_give_up(job, by=acting_user(request)) for job in queryset)
         self.message_user(request, f"Marked {done} of {queryset.count()} jobs failed.")
 
 
 @admin.register(ProviderAccount)
 class ProviderAccountAdmin(admin.ModelAdmin):
-    list_display = ["provider", "paused_at", "pause_code", "pause_reason", "credits_left",
-                    "credits_checked_at"]
+    list_display = ("provider", "paused_at", "pause_code", "pause_reason", "credits_left",
+                    "credits_checked_at")
     readonly_fields = list_display
     actions = ["resume_submissions"]
 
@@ -667,7 +679,7 @@ class AssetAdmin(admin.ModelAdmin):
 
 # API tokens are secrets: the admin lists and revokes them by owner and never shows a key.
 # DRF's proxy model names a token by its key, which every admin message would print.
-TokenProxy.__str__ = lambda token: f"API token of {token.user}"  # type: ignore[method-assign]
+TokenProxy.__str__ = lambda token: f"API token of {token.user}"  # type: ignore[method-assign, attr-defined]
 admin.site.unregister(TokenProxy)
 
 

@@ -25,10 +25,12 @@ def clip_link(job: GenerationJob, *, now: datetime.datetime | None = None) -> tu
     seconds = settings.CLIP_LINK_SECONDS
     expires_at = (now or timezone.now()) + datetime.timedelta(seconds=seconds)
     stored = job.asset.file
+    name = stored.name or ""
     try:
-        stored.storage.path(stored.name)
+        stored.storage.path(name)
     except NotImplementedError:  # object storage signs its own URLs
-        return stored.storage.url(stored.name, expire=seconds), expires_at  # type: ignore[call-arg]
+        # S3Storage.url takes `expire`; the base Storage's signature does not say so.
+        return stored.storage.url(name, expire=seconds), expires_at  # type: ignore[call-arg]
     token = signing.TimestampSigner(salt=SALT).sign_object({"job": str(job.pk)})
     return reverse("clip-link", args=[token]), expires_at
 

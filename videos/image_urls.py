@@ -22,7 +22,7 @@ _resolvers = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_pr
 
 def resolve_host(host: str, port: int) -> list[str]:
     """Every IP address `host` resolves to; raises OSError when it does not resolve."""
-    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 # IPv6 prefixes that carry an IPv4 address in their last 32 bits (IPv4-compatible, NAT64).

@@ -256,7 +256,8 @@ class GenerationJob(models.Model):
     estimated_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=0)
 
     provider = models.CharField(max_length=20, default="kie")
-    provider_task_id = models.CharField(max_length=200, null=True, blank=True)
+    # NULL, not "", while unset: unique only among the set ones (see Meta.constraints).
+    provider_task_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     callback_token = models.CharField(max_length=64, default=_callback_token, editable=False)
     provider_error_code = models.CharField(max_length=40, blank=True)
     provider_error_message = models.TextField(blank=True)
@@ -268,7 +269,7 @@ class GenerationJob(models.Model):
         "a late charge past the budget); empty when nothing.",
     )
 
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (as above)
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retries"
     )
@@ -407,7 +408,7 @@ class Asset(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.file.name
+        return self.file.name or ""
 
 
 class ProviderAccount(models.Model):

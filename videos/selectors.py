@@ -21,9 +21,9 @@ from django.utils import timezone
 from billing import selectors as billing_selectors
 from videos.models import (
     ApiToken,
+    GenerationJob,
     Invitation,
     InvitationStatus,
-    GenerationJob,
     Membership,
     Project,
     Prompt,
@@ -33,7 +33,7 @@ from videos.models import (
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 ZERO = Decimal("0")
 # Primary keys are 64-bit: a larger number cannot name a row, and some databases refuse it.
@@ -62,26 +62,26 @@ def uuid_or_none(value: Any) -> uuid.UUID | None:
 # --- Teams and roles -------------------------------------------------------------------------
 
 
-def team_list(*, user: AbstractBaseUser) -> QuerySet[Team]:
+def team_list(*, user: User) -> QuerySet[Team]:
     return Team.objects.filter(memberships__user=user).order_by("created", "id")
 
 
-def team_ids(*, user: AbstractBaseUser) -> list[int]:
+def team_ids(*, user: User) -> list[int]:
     return list(Membership.objects.filter(user=user).values_list("team_id", flat=True))
 
 
-def team_get(*, user: AbstractBaseUser, team_id: Any) -> Team | None:
+def team_get(*, user: User, team_id: Any) -> Team | None:
     pk = id_or_none(team_id)
     return team_list(user=user).filter(pk=pk).first() if pk else None
 
 
-def team_default(*, user: AbstractBaseUser) -> Team | None:
+def team_default(*, user: User) -> Team | None:
     """The user's own team: where a project goes when they name none."""
     return Team.objects.filter(personal_for=user, memberships__user=user).first()
 
 
 def invitations_for(
-    *, user: AbstractBaseUser, now: datetime.datetime | None = None
+    *, user: User, now: datetime.datetime | None = None
 ) -> QuerySet[Invitation]:
     """The pending, unexpired invitations addressed to the user, by username or by email."""
     addressed = Q(username__iexact=user.get_username())
@@ -96,7 +96,7 @@ def invitations_for(
     )
 
 
-def invitation_for(*, user: AbstractBaseUser, invitation_id: Any) -> Invitation | None:
+def invitation_for(*, user: User, invitation_id: Any) -> Invitation | None:
     """One of the user's invitations (expired ones too, so accepting says why it cannot)."""
     pk = id_or_none(invitation_id)
     if pk is None:
@@ -113,7 +113,7 @@ def team_invitations(*, team: Team) -> QuerySet[Invitation]:
     return team.invitations.filter(status=InvitationStatus.PENDING).select_related("invited_by")
 
 
-def role_in(*, user: AbstractBaseUser, team_id: int) -> str | None:
+def role_in(*, user: User, team_id: int) -> str | None:
     return (
         Membership.objects.filter(user=user, team_id=team_id).values_list("role", flat=True).first()
     )
@@ -135,7 +135,7 @@ def membership_get(*, team: Team, user_id: Any) -> Membership | None:
 # --- Projects and prompts --------------------------------------------------------------------
 
 
-def project_list(*, user: AbstractBaseUser) -> QuerySet[Project]:
+def project_list(*, user: User) -> QuerySet[Project]:
     return (
         Project.objects.filter(team__memberships__user=user)
         .select_related("team")
@@ -143,12 +143,12 @@ def project_list(*, user: AbstractBaseUser) -> QuerySet[Project]:
     )
 
 
-def project_get(*, user: AbstractBaseUser, project_id: Any) -> Project | None:
+def project_get(*, user: User, project_id: Any) -> Project | None:
     pk = id_or_none(project_id)
     return project_list(user=user).filter(pk=pk).first() if pk else None
 
 
-def prompt_list(*, user: AbstractBaseUser) -> QuerySet[Prompt]:
+def prompt_list(*, user: User) -> QuerySet[Prompt]:
     current = PromptVersion.objects.filter(prompt=OuterRef("pk")).order_by("-number")
     return (
         Prompt.objects.filter(project__team__memberships__user=user)
@@ -162,7 +162,7 @@ def prompt_list(*, user: AbstractBaseUser) -> QuerySet[Prompt]:
     )
 
 
-def prompt_get(*, user: AbstractBaseUser, prompt_id: Any) -> Prompt | None:
+def prompt_get(*, user: User, prompt_id: Any) -> Prompt | None:
     pk = id_or_none(prompt_id)
     return prompt_list(user=user).filter(pk=pk).first() if pk else None
 
@@ -177,7 +177,7 @@ def prompt_version_of(*, prompt: Prompt, number: int | None) -> PromptVersion | 
     return (versions.filter(number=number) if number is not None else versions).first()
 
 
-def prompt_version_visible(*, user: AbstractBaseUser) -> QuerySet[PromptVersion]:
+def prompt_version_visible(*, user: User) -> QuerySet[PromptVersion]:
     return PromptVersion.objects.filter(
         prompt__project__team__memberships__user=user
     ).select_related("prompt")
@@ -200,12 +200,12 @@ def _jobs_with_cost() -> QuerySet[GenerationJob]:
     )
 
 
-def job_list(*, user: AbstractBaseUser) -> QuerySet[GenerationJob]:
+def job_list(*, user: User) -> QuerySet[GenerationJob]:
     """The user's teams' jobs, newest first, each with `cost_usd` (its charge, or None)."""
     return _jobs_with_cost().filter(team__memberships__user=user)
 
 
-def job_get(*, user: AbstractBaseUser, job_id: Any) -> GenerationJob | None:
+def job_get(*, user: User, job_id: Any) -> GenerationJob | None:
     """One of the user's teams' jobs with its cost, clip and events; None if there is none."""
     pk = uuid_or_none(job_id)
     if pk is None:
@@ -232,7 +232,7 @@ SETTLED_STATES = ("succeeded", "failed", "canceled", "needs_attention")
 
 def job_wait(
     *,
-    user: AbstractBaseUser,
+    user: User,
     job_id: Any,
     seconds: float,
     sleep: Callable[[float], None] = time.sleep,
@@ -259,11 +259,11 @@ def job_wait(
         pause = min(pause * 2, 1.0)
 
 
-def api_tokens_of(*, user: AbstractBaseUser) -> QuerySet[ApiToken]:
+def api_tokens_of(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("created", "id")
 
 
-def api_token_get(*, user: AbstractBaseUser, token_id: Any) -> ApiToken | None:
+def api_token_get(*, user: User, token_id: Any) -> ApiToken | None:
     pk = id_or_none(token_id)
     return api_tokens_of(user=user).filter(pk=pk).first() if pk else None
 

@@ -31,12 +31,12 @@ from videos.jobs import (
     jobs_queue,
 )
 from videos.models import (
+    PROMPT_MAX_LENGTH,
     ApiToken,
+    GenerationJob,
     Invitation,
     InvitationStatus,
     Kind,
-    PROMPT_MAX_LENGTH,
-    GenerationJob,
     Membership,
     Project,
     Prompt,
@@ -46,7 +46,7 @@ from videos.models import (
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
     from django.core.files.uploadedfile import UploadedFile
 
 
@@ -83,7 +83,7 @@ def _check_team_slug(*, slug: str, team: Team | None = None) -> None:
         raise ValidationError({"slug": "Another team has this slug."})
 
 
-def team_create(*, name: str, slug: str, owner: AbstractBaseUser | None = None) -> Team:
+def team_create(*, name: str, slug: str, owner: User | None = None) -> Team:
     """A new team; with `owner`, that user is its first owner.
 
     Without an owner the team starts with no members (the admin adds them in the same save).
@@ -132,7 +132,7 @@ def team_delete(*, team: Team) -> None:
         team.delete()
 
 
-def personal_team_ensure(*, user: AbstractBaseUser) -> Team | None:
+def personal_team_ensure(*, user: User) -> Team | None:
     """Give the user their own team, as its owner, unless they have it already.
 
     Every user has one from their first sign-in, whatever other teams they were invited to: it
@@ -155,7 +155,7 @@ def personal_team_ensure(*, user: AbstractBaseUser) -> Team | None:
     return team
 
 
-def membership_add_user(*, team: Team, user: AbstractBaseUser, role: str) -> Membership:
+def membership_add_user(*, team: Team, user: User, role: str) -> Membership:
     """Add `user` to the team with `role`; a user who is a member already is a `Conflict`."""
     already = Conflict(f"{user.get_username()} is already a member of {team}.")
     if Membership.objects.filter(team=team, user=user).exists():
@@ -199,7 +199,7 @@ def membership_remove(*, membership: Membership) -> None:
         membership.delete()
 
 
-def membership_leave(*, team: Team, by: AbstractBaseUser) -> None:
+def membership_leave(*, team: Team, by: User) -> None:
     """`by` leaves the team. The last owner cannot (`LastOwner`), nor anyone their own team."""
     if team.personal_for_id == by.pk:
         raise Conflict("This is your own team; it stays yours.")
@@ -222,7 +222,7 @@ def invitation_create(
     *,
     team: Team,
     role: str,
-    by: AbstractBaseUser | None,
+    by: User | None,
     username: str = "",
     email: str = "",
     now: datetime.datetime | None = None,
@@ -261,13 +261,13 @@ def invitation_create(
         )
 
 
-def invitation_revoke(*, invitation: Invitation, by: AbstractBaseUser | None) -> Invitation:
+def invitation_revoke(*, invitation: Invitation, by: User | None) -> Invitation:
     """Withdraw a pending invitation; an answered one is `InvitationClosed`."""
     return _close_invitation(invitation, status=InvitationStatus.REVOKED, by=by)
 
 
 def invitation_accept(
-    *, invitation: Invitation, by: AbstractBaseUser, now: datetime.datetime | None = None
+    *, invitation: Invitation, by: User, now: datetime.datetime | None = None
 ) -> Membership:
     """`by` (the invitee) joins the team with the invitation's role.
 
@@ -283,7 +283,7 @@ def invitation_accept(
 
 
 def invitation_decline(
-    *, invitation: Invitation, by: AbstractBaseUser, now: datetime.datetime | None = None
+    *, invitation: Invitation, by: User, now: datetime.datetime | None = None
 ) -> Invitation:
     return _close_invitation(invitation, status=InvitationStatus.DECLINED, by=by, now=now)
 
@@ -292,7 +292,7 @@ def _close_invitation(
     invitation: Invitation,
     *,
     status: str,
-    by: AbstractBaseUser | None,
+    by: User | None,
     now: datetime.datetime | None = None,
 ) -> Invitation:
     now = now or timezone.now()
@@ -411,7 +411,7 @@ def _check_prompt_text(text: str) -> None:
 
 
 def prompt_create(
-    *, project: Project, title: str, text: str, by: AbstractBaseUser | None
+    *, project: Project, title: str, text: str, by: User | None
 ) -> Prompt:
     """A new prompt with its first version: a prompt never exists without text."""
     _check_prompt_text(text)
@@ -424,7 +424,7 @@ def prompt_create(
 def prompt_update(
     *,
     prompt: Prompt,
-    by: AbstractBaseUser | None,
+    by: User | None,
     title: str | None = None,
     text: str | None = None,
 ) -> Prompt:
@@ -507,7 +507,7 @@ def _job_with_key(project: Project, key: str) -> GenerationJob | None:
 
 def job_create_once(
     *,
-    by: AbstractBaseUser | None,
+    by: User | None,
     idempotency_key: str | None,
     wait_for_credits: bool = False,
     **inputs: Any,
@@ -597,7 +597,7 @@ def jobs_prepare_batch(
 
 def jobs_create_batch(
     *,
-    by: AbstractBaseUser | None,
+    by: User | None,
     items: list[dict[str, Any]],
     idempotency_key: str | None = None,
     wait_for_credits: bool = False,
@@ -667,7 +667,7 @@ def api_token_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """A new named personal token; returns it and its key, which is never shown again."""
     name = name.strip()
     if not name:
@@ -692,7 +692,7 @@ def api_token_used(*, token: ApiToken, now: datetime.datetime | None = None) -> 
 
 
 
-def api_token_get_or_create(*, user: AbstractBaseUser) -> str:
+def api_token_get_or_create(*, user: User) -> str:
     """The user's API token (one a user; made on first request). Returns its key."""
     from rest_framework.authtoken.models import Token
 

@@ -5,7 +5,7 @@ import logging
 
 from django.conf import settings
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -26,7 +26,7 @@ def health(request: HttpRequest) -> JsonResponse:
         cursor.execute("SELECT 1")
     paused = {
         account.provider: {"code": account.pause_code, "reason": account.pause_reason,
-                           "since": account.paused_at.isoformat()}
+                           "since": account.paused_at.isoformat()}  # type: ignore[union-attr]  # paused only
         for account in ProviderAccount.objects.filter(paused_at__isnull=False)
     }
     return JsonResponse(
@@ -78,7 +78,7 @@ def kie_callback(request: HttpRequest, job_id: str, token: str) -> JsonResponse:
 
 
 @require_GET
-def clip_by_link(request: HttpRequest, token: str) -> HttpResponse:
+def clip_by_link(request: HttpRequest, token: str) -> HttpResponse | StreamingHttpResponse:
     """A clip by a signed, short-lived link (no token): 404 when forged or expired."""
     asset = asset_for_link(token)
     if asset is None:

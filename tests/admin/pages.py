@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.http import HttpResponse
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 
 def _form_fields(form: forms.BaseForm) -> dict[str, Any]:
@@ -22,7 +24,7 @@ def _form_fields(form: forms.BaseForm) -> dict[str, Any]:
     return data
 
 
-def form_data(page: HttpResponse) -> dict[str, Any]:
+def form_data(page: TestResponse) -> dict[str, Any]:
     """The POST body of an admin add or change page submitted as shown: the form, and each
     inline's management form and rows."""
     assert page.status_code == 200, page.status_code
@@ -35,7 +37,7 @@ def form_data(page: HttpResponse) -> dict[str, Any]:
     return data
 
 
-def inline_row(page: HttpResponse, obj: Any) -> str:
+def inline_row(page: TestResponse, obj: Any) -> str:
     """The prefix of the inline row that shows `obj`, e.g. "memberships-1"."""
     for inline in page.context["inline_admin_formsets"]:
         for form in inline.formset.forms:
@@ -52,5 +54,5 @@ def add_inline_row(data: dict[str, Any], prefix: str, **fields: Any) -> None:
         data[f"{prefix}-{index}-{name}"] = value
 
 
-def page_text(page: HttpResponse) -> str:
+def page_text(page: TestResponse) -> str:
     return page.content.decode()

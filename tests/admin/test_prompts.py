@@ -19,7 +19,7 @@ def change_url(prompt: Prompt) -> str:
 
 
 @pytest.fixture
-def prompt(project, alice) -> Prompt:  # noqa: ANN001
+def prompt(project, alice) -> Prompt:
     return services.prompt_create(
         project=project, title="Fox", text="A red fox runs through snow", by=alice
     )

@@ -25,7 +25,7 @@ def membership_url(membership: Membership) -> str:
     return reverse("admin:videos_membership_change", args=[membership.pk])
 
 
-def role_of(user, team: Team) -> str:  # noqa: ANN001
+def role_of(user, team: Team) -> str:
     return Membership.objects.get(user=user, team=team).role
 
 

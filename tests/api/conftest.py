@@ -9,8 +9,10 @@ import ipaddress
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -27,7 +29,7 @@ PNG_BYTES = base64.b64decode(
 
 
 @pytest.fixture(autouse=True)
-def fresh_throttles(settings: pytest.FixtureRequest) -> None:
+def fresh_throttles(settings: Any) -> None:
     # Request counts live in the cache, which outlives a test's database rollback. A prefix of
     # its own gives each test fresh counts without flushing a cache others may share.
     settings.CACHES = {
@@ -36,7 +38,7 @@ def fresh_throttles(settings: pytest.FixtureRequest) -> None:
     }
 
 
-def client_for(user: object) -> APIClient:
+def client_for(user: User) -> APIClient:
     client = APIClient()
     token, _ = Token.objects.get_or_create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
@@ -44,37 +46,37 @@ def client_for(user: object) -> APIClient:
 
 
 @pytest.fixture
-def as_user() -> Callable[[object], APIClient]:
+def as_user() -> Callable[[User], APIClient]:
     return client_for
 
 
 @pytest.fixture
-def erin(team: Team):  # noqa: ANN201
+def erin(team: Team):
     return make_member("erin", team, Role.EDITOR)
 
 
 @pytest.fixture
-def vic(team: Team):  # noqa: ANN201
+def vic(team: Team):
     return make_member("vic", team, Role.VIEWER)
 
 
 @pytest.fixture
-def alice_api(alice: object) -> APIClient:
+def alice_api(alice: User) -> APIClient:
     return client_for(alice)
 
 
 @pytest.fixture
-def erin_api(erin: object) -> APIClient:
+def erin_api(erin: User) -> APIClient:
     return client_for(erin)
 
 
 @pytest.fixture
-def vic_api(vic: object) -> APIClient:
+def vic_api(vic: User) -> APIClient:
     return client_for(vic)
 
 
 @pytest.fixture
-def bob_api(bob: object) -> APIClient:
+def bob_api(bob: User) -> APIClient:
     return client_for(bob)
 
 

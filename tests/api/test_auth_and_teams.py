@@ -6,7 +6,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from videos.models import Membership, Role
+from videos.models import Membership, Role, Team
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def test_teams_list_the_users_role_and_their_own_team(alice_api, vic_api, team, 
     assert vic_api.get("/api/v1/teams/").json()["results"][0]["role"] == "viewer"
 
 
-def members_url(team: object) -> str:
+def members_url(team: Team) -> str:
     return f"/api/v1/teams/{team.pk}/members/"
 
 

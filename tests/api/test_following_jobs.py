@@ -6,11 +6,10 @@ import threading
 import time
 
 import pytest
-
-from tests.api.conftest import errors
 import requests
 from rest_framework.authtoken.models import Token
 
+from tests.api.conftest import errors
 from tests.fixtures.data import make_job
 from videos.models import JobState
 
@@ -58,7 +57,7 @@ def test_a_wait_outside_0_to_60_seconds_is_refused(alice_api, project, wait):
 
 
 def test_the_list_takes_states_separated_by_commas_or_repeated(alice_api, project):
-    queued, submitting, done = (make_job(project, state=s) for s in ("queued", "submitting", "succeeded"))
+    queued, submitting, _settled = (make_job(project, state=s) for s in ("queued", "submitting", "succeeded"))
     for query in ("state=queued,submitting", "state=queued&state=submitting"):
         ids = {row["id"] for row in alice_api.get(f"/api/v1/jobs/?{query}").json()["results"]}
         assert ids == {str(queued.pk), str(submitting.pk)}

@@ -110,7 +110,7 @@ def test_an_unknown_api_route_is_a_json_404(alice_api):
 def test_a_server_error_under_the_api_is_json(alice_api, monkeypatch):
     from videos.api import projects
 
-    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def broken(*args, **kwargs):
         raise RuntimeError("the database caught fire")
 
     monkeypatch.setattr(projects.selectors, "project_list", broken)

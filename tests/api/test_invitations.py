@@ -14,12 +14,12 @@ from videos.models import Invitation, Membership, Project, Role
 pytestmark = pytest.mark.django_db
 
 
-def invite(api, team, **body):  # noqa: ANN001, ANN201
+def invite(api, team, **body):
     return api.post(f"/api/v1/teams/{team.pk}/invitations/", body, format="json")
 
 
 @pytest.fixture
-def dana(django_user_model):  # noqa: ANN001, ANN201
+def dana(django_user_model):
     return django_user_model.objects.create_user(
         username="dana", email="dana@example.com", password="dana-pw-1"
     )

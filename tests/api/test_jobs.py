@@ -608,7 +608,7 @@ def test_a_retry_the_budget_cannot_cover_is_a_402(alice_api, project):
 
 
 @pytest.fixture
-def two_prompts(project, alice):  # noqa: ANN001, ANN201
+def two_prompts(project, alice):
     from videos import services
 
     first = services.prompt_create(project=project, title="A", text="Prompt A, first", by=alice)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
-from tests.api.conftest import errors
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import Budget, EntryKind, LedgerEntry
 from billing.selectors import project_money
+from tests.api.conftest import errors
 from tests.fixtures.data import make_job
 from videos.models import JobState, Project, Prompt, Team
 

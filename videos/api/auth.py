@@ -15,7 +15,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from videos import selectors, services
-from videos.api.base import PAGE_PARAMETERS, ApiView, id_parameter, page_of, paginated_response
+from videos.api.base import (
+    PAGE_PARAMETERS,
+    ApiView,
+    AuthenticatedRequest,
+    id_parameter,
+    page_of,
+    paginated_response,
+)
 from videos.api.errors import error_responses
 from videos.api.permissions import found
 from videos.api.throttling import TokenRateThrottle
@@ -74,7 +81,7 @@ class ApiTokenListApi(ApiView):
         responses={200: page_of(ApiTokenSerializer, "ApiTokenPage"), **error_responses(400, 404)},
         description="Your personal API tokens (never their keys).",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return paginated_response(
             request, self, selectors.api_tokens_of(user=request.user), ordering="created",
             to_data=lambda rows: ApiTokenSerializer(rows, many=True).data,
@@ -86,7 +93,7 @@ class ApiTokenListApi(ApiView):
         responses={201: ApiTokenCreatedSerializer, **error_responses(400, 413)},
         description="A new personal token; its key is in this answer and nowhere else, ever.",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = ApiTokenInput(data=request.data)
         data.is_valid(raise_exception=True)
         token, key = services.api_token_create(user=request.user, name=data.validated_data["name"])
@@ -101,7 +108,7 @@ class ApiTokenDetailApi(ApiView):
         responses={204: None, **error_responses(400, 404)},
         description="Revoke a personal token: requests that send it are refused from now on.",
     )
-    def delete(self, request: Request, token_id: str) -> Response:
+    def delete(self, request: AuthenticatedRequest, token_id: str) -> Response:
         token: Any = found(selectors.api_token_get(user=request.user, token_id=token_id))
         services.api_token_revoke(token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,7 @@ the body size limit, the error format, and cursor pagination."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -21,6 +21,16 @@ from rest_framework.views import APIView
 from videos import services
 from videos.api.errors import RequestTooLarge, api_exception_handler
 from videos.api.throttling import TeamRateThrottle, UserRateThrottle, rate_limit_headers
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+class AuthenticatedRequest(Request):
+    """For annotations: the request of a view that requires an authenticated user (every view
+    but logging in), whose `user` therefore is a real user. DRF passes a plain `Request`."""
+
+    user: User
 
 
 class ApiView(APIView):
@@ -55,7 +65,9 @@ class ApiView(APIView):
                 waits.append(throttle.wait())
             self.counted_throttles.append(throttle)
         if waits:
-            self.throttled(request, max((w for w in waits if w is not None), default=None))
+            # DRF takes None for "no idea when": the answer then has no Retry-After.
+            wait = max((w for w in waits if w is not None), default=None)
+            self.throttled(request, wait)  # type: ignore[arg-type]
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -90,7 +102,7 @@ def paginated_response(
     queryset: QuerySet[Any],
     *,
     ordering: str | tuple[str, ...],
-    to_data: Callable[[list[Any]], list[dict[str, Any]]],
+    to_data: Callable[[list[Any]], object],
 ) -> Response:
     """One page of `queryset` as {"next", "previous", "results"}; `to_data` renders the rows."""
     paginator = Cursor()

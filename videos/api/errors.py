@@ -15,7 +15,7 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -51,7 +51,8 @@ def _translated(exc: Exception) -> Exception:
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(serializers.as_serializer_error(exc))
     if isinstance(exc, services.BatchItemInvalid):
-        return exceptions.ValidationError({"jobs": exc.errors})
+        # Keyed by each job's position; DRF takes int keys, its stubs only str ones.
+        return exceptions.ValidationError({"jobs": exc.errors})  # type: ignore[dict-item]
     if isinstance(exc, BudgetExceeded):
         return PaymentRequired(str(exc))
     if isinstance(exc, CreditsShort):
@@ -154,12 +155,19 @@ class FieldErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class ValidationErrorSerializer(ErrorSerializer):
-    fields = serializers.DictField(
-        child=FieldErrorSerializer(many=True),
-        help_text="Each invalid field by its path (`prompt`, `jobs.3.prompt`, "
-        "`non_field_errors`), with its errors.",
-    )
+# Built from a dict: a serializer class cannot declare a field named `fields` for itself.
+ValidationErrorSerializer = inline_serializer(
+    name="ValidationError",
+    fields={
+        "detail": serializers.CharField(help_text="What went wrong, for a person."),
+        "code": serializers.CharField(help_text="`invalid`; `parse_error` for an unreadable body."),
+        "fields": serializers.DictField(
+            child=FieldErrorSerializer(many=True),
+            help_text="Each invalid field by its path (`prompt`, `jobs.3.prompt`, "
+            "`non_field_errors`), with its errors.",
+        ),
+    },
+)
 
 
 ERROR_DESCRIPTIONS = {

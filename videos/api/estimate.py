@@ -13,7 +13,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from videos import services
-from videos.jobs import balance_check
 from videos.api.base import ApiView
 from videos.api.errors import error_responses
 from videos.api.jobs import (
@@ -25,6 +24,7 @@ from videos.api.jobs import (
     job_inputs,
 )
 from videos.api.serializers import MONEY
+from videos.jobs import balance_check
 
 
 class EstimateSerializer(serializers.Serializer):

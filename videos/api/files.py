@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, cast
 
 from django.db.models.fields.files import FieldFile
 from django.http import (
@@ -81,14 +81,15 @@ def _unchanged(if_none_match: str | None, quoted_etag: str) -> bool:
 
 def stored_file_response(
     request: HttpRequest | Request, stored: FieldFile, *, content_type: str, etag: str | None = None
-) -> HttpResponse:
+) -> HttpResponse | StreamingHttpResponse:
     storage = stored.storage
+    name = cast(str, stored.name)  # a stored file: only an empty field has no name
     try:
-        path = storage.path(stored.name)
+        path = storage.path(name)
     except NotImplementedError:  # object storage: its URL is signed and expires
-        return HttpResponseRedirect(storage.url(stored.name))
+        return HttpResponseRedirect(storage.url(name))
 
-    size = storage.size(stored.name)
+    size = storage.size(name)
     quoted_etag = f'"{etag}"' if etag else None
     if quoted_etag and _unchanged(request.META.get("HTTP_IF_NONE_MATCH"), quoted_etag):
         not_modified = HttpResponseNotModified()
@@ -109,7 +110,7 @@ def stored_file_response(
         return unsatisfiable
 
     filename = path.rsplit("/", 1)[-1]
-    file = open(path, "rb")  # noqa: SIM115 - closed by the response when it is sent
+    file = open(path, "rb")  # closed by the response when it is sent
     if wanted is None:
         response: HttpResponse | StreamingHttpResponse = FileResponse(
             file, content_type=content_type, filename=filename

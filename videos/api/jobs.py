@@ -23,6 +23,7 @@ from videos import selectors, services
 from videos.api.base import (
     PAGE_PARAMETERS,
     ApiView,
+    AuthenticatedRequest,
     id_parameter,
     page_of,
     paginated_response,
@@ -124,7 +125,8 @@ WAIT_FOR_CREDITS_HELP = (
 
 
 class BatchInputSerializer(serializers.Serializer):
-    jobs = JobInputSerializer(many=True, allow_empty=False, max_length=BATCH_MAX_JOBS)
+    # With many=True, DRF hands max_length to the list; the stubs know only the child's arguments.
+    jobs = JobInputSerializer(many=True, allow_empty=False, max_length=BATCH_MAX_JOBS)  # type: ignore[call-arg]
 
 
 class BatchCreateSerializer(BatchInputSerializer):
@@ -151,7 +153,7 @@ def job_body(request: Request, *, creating: bool = False) -> JobInputSerializer:
     return body
 
 
-def require_editor_of(request: Request, items: list[dict[str, Any]]) -> None:
+def require_editor_of(request: AuthenticatedRequest, items: list[dict[str, Any]]) -> None:
     for team_id in sorted({inputs["project"].team_id for inputs in items}):
         require_role(request.user, team_id, Role.EDITOR)
 
@@ -226,7 +228,7 @@ class JobListApi(ApiView):
         responses={200: page_of(JobSummarySerializer, "JobPage"), **error_responses(400, 404)},
         description="Your teams' jobs, newest first.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         # `state=queued,submitting` and `state=queued&state=submitting` mean the same.
         params = request.query_params.copy()
         params.setlist("state", [s for v in params.getlist("state") for s in v.split(",") if s])
@@ -249,7 +251,7 @@ class JobListApi(ApiView):
         },
         description="Validate, price and queue a job; it is submitted to the provider right after.",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         key = idempotency_key(request)
         body = job_body(request, creating=True).validated_data
         inputs = job_inputs(body)
@@ -283,7 +285,7 @@ class JobBatchApi(ApiView):
         "either all are created or none. Errors are keyed by the job's index: "
         "`{\"jobs\": {\"3\": {\"prompt\": [...]}}}`.",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         key = idempotency_key(request)
         body = BatchCreateSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
@@ -303,7 +305,7 @@ class JobBatchApi(ApiView):
         return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-def _job(request: Request, job_id: str) -> GenerationJob:
+def _job(request: AuthenticatedRequest, job_id: str) -> GenerationJob:
     return found(selectors.job_get(user=request.user, job_id=job_id))
 
 
@@ -337,7 +339,7 @@ class JobDetailApi(ApiView):
         ],
         responses={200: JobSerializer, **error_responses(400, 404)},
     )
-    def get(self, request: Request, job_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, job_id: str) -> Response:
         seconds = _wait_seconds(request)
         job = _job(request, job_id)
         if seconds and job.state not in selectors.SETTLED_STATES and _waiters.acquire(blocking=False):
@@ -357,7 +359,7 @@ class JobCancelApi(ApiView):
         description="Cancel a job. One the provider already has is canceled here only: if its "
         "clip still arrives it is stored and charged, as it was paid for.",
     )
-    def post(self, request: Request, job_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, job_id: str) -> Response:
         job = _job(request, job_id)
         require_role(request.user, job.team_id, Role.EDITOR)
         if not job_cancel(job, by=request.user):
@@ -374,7 +376,7 @@ class JobRetryApi(ApiView):
         responses={201: JobSerializer, **error_responses(400, 402, 403, 404, 409)},
         description="A new attempt of a failed, canceled or needs-attention job.",
     )
-    def post(self, request: Request, job_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, job_id: str) -> Response:
         job = _job(request, job_id)
         require_role(request.user, job.team_id, Role.EDITOR)
         try:
@@ -411,7 +413,7 @@ class JobVideoApi(_StoredFileApi):
         },
         description="The stored MP4 clip of a succeeded job.",
     )
-    def get(self, request: Request, job_id: str) -> Any:
+    def get(self, request: AuthenticatedRequest, job_id: str) -> Any:
         asset = getattr(_job(request, job_id), "asset", None)
         if asset is None:
             raise NotFound("The job has no video yet.")
@@ -430,7 +432,7 @@ class JobPosterApi(_StoredFileApi):
         },
         description="A JPEG frame of the clip.",
     )
-    def get(self, request: Request, job_id: str) -> Any:
+    def get(self, request: AuthenticatedRequest, job_id: str) -> Any:
         asset = getattr(_job(request, job_id), "asset", None)
         if asset is None or not asset.poster:
             raise NotFound("The job has no poster yet.")
@@ -450,7 +452,7 @@ class JobVideoUrlApi(ApiView):
         description="A short-lived link to the clip that needs no token, for handing it to "
         "another system (it supports Range requests).",
     )
-    def get(self, request: Request, job_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, job_id: str) -> Response:
         job = _job(request, job_id)
         if getattr(job, "asset", None) is None:
             raise NotFound("The job has no video yet.")

@@ -4,7 +4,7 @@ read, editors and owners write, owners manage budgets and members."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rest_framework.exceptions import NotFound, PermissionDenied
 
@@ -12,7 +12,9 @@ from videos import selectors
 from videos.models import Role
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
+
+T = TypeVar("T")
 
 WHAT_ROLES_MAY = {
     Role.EDITOR: "Only editors and owners of the team can do this; your role is {role}.",
@@ -20,7 +22,7 @@ WHAT_ROLES_MAY = {
 }
 
 
-def require_role(user: AbstractBaseUser, team_id: int, needed: str) -> str:
+def require_role(user: User, team_id: int, needed: str) -> str:
     """The user's role in the team, if it is at least `needed`; else 403 (404 for non-members)."""
     role = selectors.role_in(user=user, team_id=team_id)
     if role is None:
@@ -30,7 +32,7 @@ def require_role(user: AbstractBaseUser, team_id: int, needed: str) -> str:
     return role
 
 
-def found(obj: object | None) -> object:
+def found(obj: T | None) -> T:
     """`obj`, or 404 when the selector found nothing the user may see."""
     if obj is None:
         raise NotFound()

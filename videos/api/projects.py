@@ -7,7 +7,6 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import services as billing_services
@@ -16,6 +15,7 @@ from videos import selectors, services
 from videos.api.base import (
     PAGE_PARAMETERS,
     ApiView,
+    AuthenticatedRequest,
     id_parameter,
     page_of,
     paginated_response,
@@ -88,7 +88,7 @@ class ProjectListApi(ApiView):
         parameters=PAGE_PARAMETERS,
         responses={200: page_of(ProjectSerializer, "ProjectPage"), **error_responses(400, 404)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         def to_data(projects: list[Project]) -> list[dict[str, Any]]:
             money = projects_money(projects)
             return [project_data(project, money[project.pk]) for project in projects]
@@ -103,11 +103,11 @@ class ProjectListApi(ApiView):
         request=ProjectCreateInput,
         responses={201: ProjectSerializer, **error_responses(400, 403, 413)},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = ProjectCreateInput(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        team = values.pop("team", None) or selectors.team_default(user=request.user)
+        team = found(values.pop("team", None) or selectors.team_default(user=request.user))
         require_role(request.user, team.pk, Role.EDITOR)
         if values.get("monthly_budget_usd") is not None:
             require_role(request.user, team.pk, Role.OWNER)
@@ -125,7 +125,7 @@ class ProjectUpdateInput(serializers.Serializer):
 
 
 class ProjectDetailApi(ApiView):
-    def _project(self, request: Request, project_id: str) -> Project:
+    def _project(self, request: AuthenticatedRequest, project_id: str) -> Project:
         return found(selectors.project_get(user=request.user, project_id=project_id))
 
     @extend_schema(
@@ -133,7 +133,7 @@ class ProjectDetailApi(ApiView):
         parameters=[id_parameter("project_id")],
         responses={200: ProjectSerializer, **error_responses(400, 404)},
     )
-    def get(self, request: Request, project_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, project_id: str) -> Response:
         project = self._project(request, project_id)
         return Response(project_data(project, project_money(project)))
 
@@ -143,7 +143,7 @@ class ProjectDetailApi(ApiView):
         request=ProjectUpdateInput,
         responses={200: ProjectSerializer, **error_responses(400, 403, 404, 413)},
     )
-    def patch(self, request: Request, project_id: str) -> Response:
+    def patch(self, request: AuthenticatedRequest, project_id: str) -> Response:
         project = self._project(request, project_id)
         require_role(request.user, project.team_id, Role.EDITOR)
         data = ProjectUpdateInput(data=request.data, context={"request": request})
@@ -165,7 +165,7 @@ class ProjectDetailApi(ApiView):
         parameters=[id_parameter("project_id")],
         responses={204: None, **error_responses(403, 404, 409)},
     )
-    def delete(self, request: Request, project_id: str) -> Response:
+    def delete(self, request: AuthenticatedRequest, project_id: str) -> Response:
         project = self._project(request, project_id)
         require_role(request.user, project.team_id, Role.OWNER)
         services.project_delete(project=project)

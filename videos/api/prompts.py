@@ -15,6 +15,7 @@ from videos import selectors, services
 from videos.api.base import (
     PAGE_PARAMETERS,
     ApiView,
+    AuthenticatedRequest,
     id_parameter,
     page_of,
     paginated_response,
@@ -78,7 +79,7 @@ class PromptListApi(ApiView):
         ],
         responses={200: page_of(PromptSerializer, "PromptPage"), **error_responses(400, 404)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         prompts = selectors.prompt_list(user=request.user)
         project_id = _project_filter(request)
         if project_id is not None:
@@ -93,7 +94,7 @@ class PromptListApi(ApiView):
         request=PromptCreateInput,
         responses={201: PromptSerializer, **error_responses(400, 403, 413)},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = PromptCreateInput(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         project = data.validated_data["project"]
@@ -104,7 +105,7 @@ class PromptListApi(ApiView):
             text=data.validated_data["text"],
             by=request.user,
         )
-        prompt = selectors.prompt_get(user=request.user, prompt_id=prompt.pk)
+        prompt = found(selectors.prompt_get(user=request.user, prompt_id=prompt.pk))
         return Response(PromptSerializer(prompt).data, status=status.HTTP_201_CREATED)
 
 
@@ -114,7 +115,7 @@ class PromptUpdateInput(serializers.Serializer):
 
 
 class PromptDetailApi(ApiView):
-    def _prompt(self, request: Request, prompt_id: str) -> Prompt:
+    def _prompt(self, request: AuthenticatedRequest, prompt_id: str) -> Prompt:
         return found(selectors.prompt_get(user=request.user, prompt_id=prompt_id))
 
     @extend_schema(
@@ -122,7 +123,7 @@ class PromptDetailApi(ApiView):
         parameters=[id_parameter("prompt_id")],
         responses={200: PromptSerializer, **error_responses(400, 404)},
     )
-    def get(self, request: Request, prompt_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, prompt_id: str) -> Response:
         return Response(PromptSerializer(self._prompt(request, prompt_id)).data)
 
     @extend_schema(
@@ -131,7 +132,7 @@ class PromptDetailApi(ApiView):
         request=PromptUpdateInput,
         responses={200: PromptSerializer, **error_responses(400, 403, 404, 413)},
     )
-    def patch(self, request: Request, prompt_id: str) -> Response:
+    def patch(self, request: AuthenticatedRequest, prompt_id: str) -> Response:
         prompt = self._prompt(request, prompt_id)
         require_role(request.user, prompt.project.team_id, Role.EDITOR)
         data = PromptUpdateInput(data=request.data)
@@ -146,7 +147,7 @@ class PromptVersionListApi(ApiView):
         parameters=[id_parameter("prompt_id"), *PAGE_PARAMETERS],
         responses={200: page_of(PromptVersionSerializer, "PromptVersionPage"), **error_responses(400, 404)},
     )
-    def get(self, request: Request, prompt_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, prompt_id: str) -> Response:
         prompt: Any = found(selectors.prompt_get(user=request.user, prompt_id=prompt_id))
         return paginated_response(
             request, self, selectors.prompt_version_list(prompt=prompt), ordering="-number",

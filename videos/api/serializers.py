@@ -4,7 +4,7 @@ project and prompt as the API shows them. Operation-specific ones live beside th
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -21,7 +21,15 @@ from videos.models import (
 )
 from videos.selectors import MAX_ID
 
-MONEY = {"max_digits": 14, "decimal_places": 4}
+
+class Digits(TypedDict):
+    """A DecimalField's size, passed as keyword arguments (`**MONEY`)."""
+
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: Digits = {"max_digits": 14, "decimal_places": 4}
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})

@@ -12,13 +12,13 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from videos import selectors, services
 from videos.api.base import (
     PAGE_PARAMETERS,
     ApiView,
+    AuthenticatedRequest,
     id_parameter,
     page_of,
     paginated_response,
@@ -50,7 +50,7 @@ class TeamListApi(ApiView):
         parameters=PAGE_PARAMETERS,
         responses={200: page_of(TeamSerializer, "TeamPage"), **error_responses(400, 404)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         def to_data(teams: list[Team]) -> list[dict[str, Any]]:
             roles = {
                 membership.team_id: membership.role
@@ -75,7 +75,7 @@ class MemberListApi(ApiView):
         parameters=[id_parameter("team_id"), *PAGE_PARAMETERS],
         responses={200: page_of(MemberSerializer, "MemberPage"), **error_responses(400, 404)},
     )
-    def get(self, request: Request, team_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, team_id: str) -> Response:
         team: Any = found(selectors.team_get(user=request.user, team_id=team_id))
         return paginated_response(
             request, self, selectors.membership_list(team=team), ordering="created",
@@ -92,7 +92,7 @@ class TeamLeaveApi(ApiView):
         description="Leave the team. Its last owner cannot (409 `last_owner`), nor can anyone "
         "leave their own team.",
     )
-    def post(self, request: Request, team_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, team_id: str) -> Response:
         team: Any = found(selectors.team_get(user=request.user, team_id=team_id))
         services.membership_leave(team=team, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -123,7 +123,7 @@ class InvitationCreateInput(serializers.Serializer):
 
 
 class TeamInvitationListApi(ApiView):
-    def _team(self, request: Request, team_id: str) -> Any:
+    def _team(self, request: AuthenticatedRequest, team_id: str) -> Any:
         team: Any = found(selectors.team_get(user=request.user, team_id=team_id))
         require_role(request.user, team.pk, Role.OWNER)
         return team
@@ -134,7 +134,7 @@ class TeamInvitationListApi(ApiView):
         responses={200: page_of(InvitationSerializer, "InvitationPage"), **error_responses(400, 403, 404)},
         description="The team's invitations still waiting for an answer (owners).",
     )
-    def get(self, request: Request, team_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, team_id: str) -> Response:
         team = self._team(request, team_id)
         return paginated_response(
             request, self, selectors.team_invitations(team=team), ordering="created",
@@ -150,7 +150,7 @@ class TeamInvitationListApi(ApiView):
         "days. The answer is the same whether or not such a user exists; they join only by "
         "accepting. Inviting the same person again renews the invitation.",
     )
-    def post(self, request: Request, team_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, team_id: str) -> Response:
         team = self._team(request, team_id)
         data = InvitationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -165,7 +165,7 @@ class TeamInvitationDetailApi(ApiView):
         responses={204: None, **error_responses(403, 404, 409)},
         description="Withdraw a pending invitation (owners).",
     )
-    def delete(self, request: Request, team_id: str, invitation_id: str) -> Response:
+    def delete(self, request: AuthenticatedRequest, team_id: str, invitation_id: str) -> Response:
         team: Any = found(selectors.team_get(user=request.user, team_id=team_id))
         require_role(request.user, team.pk, Role.OWNER)
         pk = selectors.id_or_none(invitation_id)
@@ -183,7 +183,7 @@ class MyInvitationListApi(ApiView):
         },
         description="Your pending invitations, by your username or your email.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return paginated_response(
             request, self, selectors.invitations_for(user=request.user), ordering="created",
             to_data=lambda rows: InvitationSerializer(rows, many=True).data,
@@ -191,7 +191,7 @@ class MyInvitationListApi(ApiView):
 
 
 class _AnswerApi(ApiView):
-    def _invitation(self, request: Request, invitation_id: str) -> Any:
+    def _invitation(self, request: AuthenticatedRequest, invitation_id: str) -> Any:
         return found(selectors.invitation_for(user=request.user, invitation_id=invitation_id))
 
 
@@ -204,7 +204,7 @@ class InvitationAcceptApi(_AnswerApi):
         description="Join the team with the invitation's role. An expired or answered "
         "invitation is 409 `invitation_closed`.",
     )
-    def post(self, request: Request, invitation_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, invitation_id: str) -> Response:
         invitation = self._invitation(request, invitation_id)
         membership = services.invitation_accept(invitation=invitation, by=request.user)
         return Response(MemberSerializer(membership).data)
@@ -217,7 +217,7 @@ class InvitationDeclineApi(_AnswerApi):
         request=None,
         responses={200: InvitationSerializer, **error_responses(404, 409)},
     )
-    def post(self, request: Request, invitation_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, invitation_id: str) -> Response:
         invitation = self._invitation(request, invitation_id)
         declined = services.invitation_decline(invitation=invitation, by=request.user)
         return Response(InvitationSerializer(declined).data)
@@ -228,7 +228,7 @@ class MemberUpdateInput(serializers.Serializer):
 
 
 class MemberDetailApi(ApiView):
-    def _membership(self, request: Request, team_id: str, user_id: str) -> Membership:
+    def _membership(self, request: AuthenticatedRequest, team_id: str, user_id: str) -> Membership:
         team: Any = found(selectors.team_get(user=request.user, team_id=team_id))
         require_role(request.user, team.pk, Role.OWNER)
         return found(selectors.membership_get(team=team, user_id=user_id))
@@ -239,7 +239,7 @@ class MemberDetailApi(ApiView):
         request=MemberUpdateInput,
         responses={200: MemberSerializer, **error_responses(400, 403, 404, 409, 413)},
     )
-    def patch(self, request: Request, team_id: str, user_id: str) -> Response:
+    def patch(self, request: AuthenticatedRequest, team_id: str, user_id: str) -> Response:
         membership = self._membership(request, team_id, user_id)
         data = MemberUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -251,6 +251,6 @@ class MemberDetailApi(ApiView):
         parameters=[id_parameter("team_id"), id_parameter("user_id")],
         responses={204: None, **error_responses(403, 404, 409)},
     )
-    def delete(self, request: Request, team_id: str, user_id: str) -> Response:
+    def delete(self, request: AuthenticatedRequest, team_id: str, user_id: str) -> Response:
         services.membership_remove(membership=self._membership(request, team_id, user_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,7 @@ read at each request, so a changed setting applies without a restart of the clas
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -20,7 +20,8 @@ class _SettingsRate:
     scope: str
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # The stubs type rates as numbers; DRF's are strings such as "600/min".
+        return cast("str | None", api_settings.DEFAULT_THROTTLE_RATES.get(self.scope))
 
 
 class UserRateThrottle(_SettingsRate, SimpleRateThrottle):
@@ -83,6 +84,8 @@ class TeamRateThrottle(_SettingsRate, SimpleRateThrottle):
 def acting_team_id(request: Request, kwargs: dict[str, Any]) -> int | None:
     """The team of the user's that a request acts on, or None (none, or several)."""
     user = request.user
+    if not user.is_authenticated:
+        return None
     found: Any = None
     if "team_id" in kwargs:
         found = selectors.team_get(user=user, team_id=kwargs["team_id"])
@@ -90,7 +93,8 @@ def acting_team_id(request: Request, kwargs: dict[str, Any]) -> int | None:
     if "project_id" in kwargs:
         found = selectors.project_get(user=user, project_id=kwargs["project_id"])
     elif "job_id" in kwargs:
-        found = selectors.job_list(user=user).filter(pk=selectors.uuid_or_none(kwargs["job_id"])).first()
+        # Not a UUID: pk=None, which matches no job.
+        found = selectors.job_list(user=user).filter(pk=selectors.uuid_or_none(kwargs["job_id"])).first()  # type: ignore[misc]
     elif "prompt_id" in kwargs:
         found = selectors.prompt_get(user=user, prompt_id=kwargs["prompt_id"])
         found = found.project if found else None

@@ -11,7 +11,7 @@ app_name = "api"
 
 # Ids are matched as any segment and checked by the views, so a malformed one is a JSON 404
 # like any other missing object.
-v1 = [
+v1: list[URLPattern | URLResolver] = [
     path("auth/token/", auth.TokenApi.as_view(), name="token"),
     path("tokens/", auth.ApiTokenListApi.as_view(), name="tokens"),
     path("tokens/<str:token_id>/", auth.ApiTokenDetailApi.as_view(), name="api-token"),
@@ -66,10 +66,14 @@ v1 = [
 ]
 
 
-def slash_optional(patterns: list[URLPattern]) -> list[URLPattern | URLResolver]:
+def slash_optional(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
     """Each route also without its trailing slash: a script that posts to `/jobs` must reach the
     view, not a redirect that its HTTP client follows as a GET. The schema lists one spelling."""
-    aliases = [path(str(p.pattern).rstrip("/"), p.callback) for p in patterns]
+    aliases = [
+        path(str(p.pattern).rstrip("/"), p.callback)
+        for p in patterns
+        if isinstance(p, URLPattern)
+    ]
     return [*patterns, *aliases]
 
 

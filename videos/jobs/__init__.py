@@ -28,10 +28,10 @@ from videos.jobs.outcome import (
     job_handle_callback,
     job_poll,
 )
+from videos.jobs.recovery import jobs_poll_due, sweep
 from videos.jobs.retrieve import job_retrieve
 from videos.jobs.states import note, transition
 from videos.jobs.submit import job_submit, submissions_pause, submissions_resume
-from videos.jobs.recovery import jobs_poll_due, sweep
 
 __all__ = [
     "BudgetExceeded",

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -33,7 +33,7 @@ from videos.providers.base import (
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from videos.models import Project
 
@@ -165,9 +165,10 @@ def budget_check(
     money = project_money(project)
     if not money.can_accept(amount + extra_usd):
         what = f"this ${amount} clip" if jobs == 1 else f"these {jobs} jobs (${amount})"
+        remaining = cast(Decimal, money.remaining_usd)  # refused only under a cap: not None
         raise BudgetExceeded(
             f"The project's monthly budget cannot cover {what}: "
-            f"${money.remaining_usd - extra_usd} of ${money.cap_usd} is left this month."
+            f"${remaining - extra_usd} of ${money.cap_usd} is left this month."
         )
 
 
@@ -179,7 +180,7 @@ def balance_check(specs: list[JobSpec]) -> gate.Balance:
 def jobs_queue(
     specs: list[JobSpec],
     *,
-    by: AbstractBaseUser | None,
+    by: User | None,
     idempotency_keys: list[str | None] | None = None,
     wait_for_credits: bool = False,
 ) -> list[GenerationJob]:
@@ -210,7 +211,7 @@ def jobs_queue(
 
 def job_create(
     *,
-    by: AbstractBaseUser | None,
+    by: User | None,
     idempotency_key: str | None = None,
     wait_for_credits: bool = False,
     **inputs: Any,
@@ -229,7 +230,7 @@ def job_create(
 
 
 def job_save(
-    spec: JobSpec, *, by: AbstractBaseUser | None, idempotency_key: str | None = None
+    spec: JobSpec, *, by: User | None, idempotency_key: str | None = None
 ) -> GenerationJob:
     """Save a prepared job as `queued` and submit it on commit (`jobs_queue` checks money)."""
     job = GenerationJob(

@@ -124,7 +124,8 @@ def claim_submission_slot(job: GenerationJob) -> float | None:
                 provider=job.provider, state__in=IN_FLIGHT_STATES
             ).count()
             if recent.count() >= conf["RATE_LIMIT_TASKS"]:
-                wait = max((recent.first().created + window - now).total_seconds(), 0.5)
+                # At least RATE_LIMIT_TASKS (> 0) events, so there is a first.
+                wait = max((recent.first().created + window - now).total_seconds(), 0.5)  # type: ignore[union-attr]
                 reason = f"Waiting {wait:.1f} s for the provider's rate limit."
             elif in_flight >= conf["MAX_IN_FLIGHT"]:
                 wait = float(conf["POLL_INITIAL_SECONDS"])

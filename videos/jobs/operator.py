@@ -19,13 +19,13 @@ from videos.models import (
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 
 logger = logging.getLogger(__name__)
 
 
-def job_cancel(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> bool:
+def job_cancel(job: GenerationJob, *, by: User | None = None) -> bool:
     """Cancel a job. One not yet sent is simply canceled and released; one the provider has is
     canceled here only: if its clip still arrives it is stored and charged, as it was paid for.
     Returns False if the job had already ended.
@@ -52,7 +52,7 @@ def job_cancel(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> boo
     )
 
 
-def job_give_up(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> bool:
+def job_give_up(job: GenerationJob, *, by: User | None = None) -> bool:
     """An operator's decision on a job that needs attention: call it failed. Its reservation is
     released, unless the provider reported a finished clip, which it charged for: that is charged.
     A clip that still arrives later is stored and the job succeeds. False if not applicable."""
@@ -78,7 +78,7 @@ def job_give_up(job: GenerationJob, *, by: AbstractBaseUser | None = None) -> bo
 
 
 def job_retry(
-    job: GenerationJob, *, by: AbstractBaseUser | None = None, wait_for_credits: bool = False
+    job: GenerationJob, *, by: User | None = None, wait_for_credits: bool = False
 ) -> GenerationJob:
     """Start a new attempt of a failed or canceled job, with its own events.
 
@@ -91,7 +91,7 @@ def job_retry(
     upload = None
     if job.source_image:
         with job.source_image.open("rb") as image:
-            upload = SimpleUploadedFile(job.source_image.name.rsplit("/", 1)[-1], image.read())
+            upload = SimpleUploadedFile((job.source_image.name or "").rsplit("/", 1)[-1], image.read())
     # Prepared before the transaction: an image URL is resolved again, outside any lock.
     spec = job_prepare(
         project=job.project,

@@ -196,7 +196,7 @@ def _upload_source_image(job: GenerationJob, provider: Any) -> bool:
     UPLOAD_MAX_ATTEMPTS tries)."""
     try:
         with job.source_image.open("rb") as image:
-            url = provider.upload_image(image.read(), job.source_image.name.rsplit("/", 1)[-1])
+            url = provider.upload_image(image.read(), (job.source_image.name or "").rsplit("/", 1)[-1])
     except InvalidRequest as exc:
         job_fail(
             job, reason=f"The image cannot be used: {exc}", code="invalid",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -20,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 def conf(name: str) -> Any:
-    return settings.PIPELINE[name]
+    pipeline: Mapping[str, Any] = settings.PIPELINE  # looked up by a name only known at run time
+    return pipeline[name]
 
 
 def backoff(attempt: int, *, initial: float, cap: float) -> float:

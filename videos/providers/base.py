@@ -11,9 +11,10 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 TEXT_TO_VIDEO = "text_to_video"
 IMAGE_TO_VIDEO = "image_to_video"
@@ -76,7 +77,8 @@ class InvalidRequest(ValueError):
         self.errors = dict(errors)
 
 
-class TaskState(str, enum.Enum):
+# Not a StrEnum, whose str() is the bare value: str() and f-strings keep reading "TaskState.X".
+class TaskState(str, enum.Enum):  # noqa: UP042
     WAITING = "waiting"
     QUEUING = "queuing"
     GENERATING = "generating"

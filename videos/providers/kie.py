@@ -21,8 +21,9 @@ import logging
 import math
 import re
 import time
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
@@ -490,7 +491,7 @@ def _decimal(value: Any) -> Decimal | None:
 def _from_millis(value: Any) -> dt.datetime | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         return None
-    return dt.datetime.fromtimestamp(value / 1000, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
 
 
 def _retry_after(value: str | None, clock: Callable[[], float]) -> float | None:
@@ -510,7 +511,7 @@ def _retry_after(value: str | None, clock: Callable[[], float]) -> float | None:
         except (TypeError, ValueError, OverflowError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
+            when = when.replace(tzinfo=dt.UTC)
         return max(0.0, when.timestamp() - clock())
     if not math.isfinite(seconds) or seconds < 0:
         return None

@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
-from videos.simulator.faults import Faults, FaultRule
+from videos.simulator.faults import FaultRule, Faults
 from videos.simulator.rendering import RenderSettings
 from videos.simulator.server import KieSimulator
 from videos.simulator.service import SimulatorConfig
 
-__all__ = ["Faults", "FaultRule", "KieSimulator", "RenderSettings", "SimulatorConfig"]
+__all__ = ["FaultRule", "Faults", "KieSimulator", "RenderSettings", "SimulatorConfig"]

@@ -41,11 +41,13 @@ class RenderSettings:
 
 def frame_size(width_ratio: float, height_ratio: float, long_side: int) -> tuple[int, int]:
     """Even dimensions (yuv420p needs them) with the given ratio and longer edge."""
+    width: float
+    height: float
     if width_ratio >= height_ratio:
         width, height = long_side, long_side * height_ratio / width_ratio
     else:
         width, height = long_side * width_ratio / height_ratio, long_side
-    return max(2, int(round(width / 2)) * 2), max(2, int(round(height / 2)) * 2)
+    return max(2, round(width / 2) * 2), max(2, round(height / 2) * 2)
 
 
 def render_text_to_video(
@@ -72,7 +74,7 @@ def render_text_to_video(
                 (sun_x - sun_radius, sun_y - sun_radius, sun_x + sun_radius, sun_y + sun_radius),
                 fill=(255, 236, 170),
             )
-            for sprite, (x0, y0, speed, phase) in zip(words, layout):
+            for sprite, (x0, y0, speed, phase) in zip(words, layout, strict=True):
                 span = width + sprite.width
                 x = int((x0 + speed * t) % span) - sprite.width
                 y = int(y0 + 0.04 * height * math.sin(2.0 * t + phase))
@@ -92,7 +94,7 @@ def render_image_to_video(
     Raises RenderError when the bytes are not an image Pillow can decode.
     """
     try:
-        source = Image.open(io.BytesIO(image_data))
+        source: Image.Image = Image.open(io.BytesIO(image_data))
         source = ImageOps.exif_transpose(source).convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise RenderError(f"image cannot be decoded: {exc}") from None
@@ -154,7 +156,7 @@ def _landscape(width: int, height: int, seed: int) -> Image.Image:
             (x, height * base - height * amplitude * math.sin(2 * math.pi * frequency * x / wide + layer))
             for x in range(0, wide + 8, 8)
         ]
-        draw.polygon(points + [(wide, height), (0, height)], fill=color)
+        draw.polygon([*points, (wide, height), (0, height)], fill=color)
     return sky
 
 
@@ -176,7 +178,8 @@ def _word_sprite(word: str, frame_height: int) -> Image.Image:
     """A word in white with a dark shadow on a transparent tile (drawn once, pasted per frame)."""
     font = _font(max(10, frame_height // 9))
     left, top, right, bottom = font.getbbox(word)
-    sprite = Image.new("RGBA", (right - left + 3, bottom - top + 3), (0, 0, 0, 0))
+    # Whole pixels (the box has fractions only for a fractional stroke width, unused here).
+    sprite = Image.new("RGBA", (int(right - left) + 3, int(bottom - top) + 3), (0, 0, 0, 0))
     draw = ImageDraw.Draw(sprite)
     draw.text((2 - left, 2 - top), word, font=font, fill=(0, 0, 0, 160))
     draw.text((-left, -top), word, font=font, fill=(255, 255, 255, 255))
@@ -190,7 +193,7 @@ def _word_layout(
     rows = max(1, min(len(words), 4))
     line_height = height * 0.6 / rows
     layout = []
-    for index, sprite in enumerate(words):
+    for index in range(len(words)):
         row = index % rows
         x0 = (index // rows) * (width / 3) + ((seed >> index % 16) % 17) * 3
         y0 = height * 0.12 + row * line_height
@@ -289,7 +292,7 @@ def _yuv420p_frame(image: Image.Image) -> av.VideoFrame:
         (blue.reduce(2), _CHROMA_RANGE),
         (red.reduce(2), _CHROMA_RANGE),
     )
-    for plane, (channel, table) in zip(frame.planes, channels):
+    for plane, (channel, table) in zip(frame.planes, channels, strict=True):
         channel = channel.point(table)
         if plane.line_size != channel.width:  # rows are padded for alignment
             padded = Image.new("L", (plane.line_size, channel.height))

@@ -18,7 +18,7 @@ import socket
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 from videos.simulator.faults import Faults
 from videos.simulator.service import Answer, ApiRequest, SimulatedKie, SimulatorConfig
@@ -41,7 +41,8 @@ class KieSimulator:
         self._httpd = _Server((self.config.host, self.config.port), _Handler)
         self._httpd.service = self.service
         self._httpd.allow_control = self.config.allow_control
-        host, port = self._httpd.server_address[:2]
+        # An AF_INET server's address is (host, port), the host a str.
+        host, port = cast("tuple[str, int]", self._httpd.server_address[:2])
         local = f"{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         public = self.config.public_url or f"http://{local}"
         self.service.set_public_url(public, also=(local, f"localhost:{port}", f"127.0.0.1:{port}"))

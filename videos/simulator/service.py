@@ -16,9 +16,10 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from videos.simulator import callbacks, rendering, tasks
 from videos.simulator.faults import (

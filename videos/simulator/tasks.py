@@ -123,7 +123,9 @@ class SimTask:
             "resultJson": json.dumps({"resultUrls": [self.result_url]}) if self.result_url else "",
             "failCode": (self.fail_code or "") if failed else "",
             "failMsg": (self.fail_message or "") if failed else "",
-            "costTime": _millis(self.completed_at - self.created_at) if finished else None,
+            "costTime": (
+                _millis(self.completed_at - self.created_at) if self.completed_at is not None else None
+            ),
             "createTime": _millis(self.created_at),
             "updateTime": _millis(self.completed_at if finished else time.time()),
             "completeTime": _millis(self.completed_at),
