@@ -21,7 +21,7 @@ CONFIG = Path(__file__).parent / "data" / "openapi-client.yaml"
 
 
 @pytest.fixture
-def generated_client(platform, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+def generated_client(platform, tmp_path, monkeypatch):
     schema = tmp_path / "schema.json"
     schema.write_bytes(requests.get(f"{platform.url}/api/schema/?format=json", timeout=30).content)
     generate = [
