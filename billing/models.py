@@ -12,7 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from append_only import AppendOnlyModel
+from config.append_only import AppendOnlyModel
 
 
 class Digits(TypedDict):

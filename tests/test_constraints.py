@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
-from append_only import AppendOnlyError
 from billing.models import Budget, EntryKind, LedgerEntry, Price
+from config.append_only import AppendOnlyError
 from tests.fixtures.data import make_job
 from videos.models import JobEvent, JobState, Kind, Prompt, PromptVersion
 

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from append_only import AppendOnlyModel
+from config.append_only import AppendOnlyModel
 
 
 class Role(models.TextChoices):

@@ -1,7 +1,7 @@
 from django.db import migrations
 
 from billing.price_list import seed_kling_26_prices
-from append_only import append_only_trigger
+from config.append_only import append_only_trigger
 
 
 def seed_prices(apps, schema_editor):
