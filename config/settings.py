@@ -5,7 +5,7 @@ running (SQLite, django-q2's ORM broker, files under `media/`, the built-in prov
 but they are only accepted in development: without `DEBUG=true` a real `SECRET_KEY`,
 `ALLOWED_HOSTS` and `KIE_API_KEY` (or an explicit `KIE_USE_SIMULATOR=true`) must be given.
 
-Every variable read here is listed in the README's configuration table; `tests/test_settings.py`
+Every variable read here is listed in the README's configuration table; `tests/config/test_settings.py`
 fails when one is missing, so read the environment only through the `env_*` helpers below.
 """
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV_READERS = {"env_str", "env_bool", "env_int", "env_float", "env_list"}
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from billing.models import Budget, EntryKind, LedgerEntry
 from billing.selectors import job_ledger_total, project_money
 from tests.fixtures.simulator import SIMULATOR_HMAC_KEY
-from tests.test_pipeline import assert_ledger_balanced, create, later, png_upload
+from tests.jobs.test_lifecycle import assert_ledger_balanced, create, later, png_upload
 from videos import image_urls, jobs
 from videos.jobs import download as retrieval
 from videos.models import GenerationJob, JobState, Kind, ProviderAccount

@@ -37,7 +37,7 @@ from videos.providers.kie import (
     sign_callback,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 TEXT = GenerationRequest(kind="text_to_video", prompt="A fox in the snow", duration=5, sound=False, aspect_ratio="16:9")
 

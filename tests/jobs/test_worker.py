@@ -23,7 +23,7 @@ from tests.fixtures.waiting import eventually
 from videos import jobs
 from videos.models import GenerationJob, JobState, Kind
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 S = JobState
 pytestmark = pytest.mark.e2e
 
