@@ -65,6 +65,11 @@ def team_ids(*, user: AbstractBaseUser) -> list[int]:
     return list(Membership.objects.filter(user=user).values_list("team_id", flat=True))
 
 
+def team_roles(*, user: AbstractBaseUser) -> dict[int, str]:
+    """The user's role in each of their teams: team id -> role (one query)."""
+    return dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+
+
 def team_get(*, user: AbstractBaseUser, team_id: Any) -> Team | None:
     pk = id_or_none(team_id)
     return team_list(user=user).filter(pk=pk).first() if pk else None
