@@ -62,6 +62,16 @@ class MonthFilter(admin.SimpleListFilter):
         return queryset.filter(created__gte=start, created__lt=end)
 
 
+def spreadsheet_safe(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The row with text that a spreadsheet would run as a formula (a project named "=...")
+    kept as text. Amounts and ids are written as they are."""
+    return tuple(
+        f"'{cell}" if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@") and index in (2, 6)
+        else cell
+        for index, cell in enumerate(row)
+    )
+
+
 class Echo:
     """A file that hands back what is written to it, for streaming a CSV row by row."""
 
@@ -120,7 +130,10 @@ class LedgerEntryAdmin(TeamScopedAdmin, admin.ModelAdmin):
         writer = csv.writer(Echo())
         rows = selectors.ledger_month_rows(project_ids=project_ids, month=month)
         response = StreamingHttpResponse(
-            (writer.writerow(row) for row in itertools.chain([selectors.LEDGER_CSV_COLUMNS], rows)),
+            (
+                writer.writerow(spreadsheet_safe(row))
+                for row in itertools.chain([selectors.LEDGER_CSV_COLUMNS], rows)
+            ),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = f'attachment; filename="ledger-{month:%Y-%m}.csv"'

@@ -259,3 +259,11 @@ def test_the_owner_project_form_keeps_its_budget_fields(world):
         reverse("admin:videos_project_change", args=[world.alpha.project.pk])
     ))
     assert data["monthly_cap_usd"] == "50.0000"
+
+
+def test_the_csv_keeps_a_formula_like_project_name_as_text(world):
+    project = world.alpha.project
+    project.__class__.objects.filter(pk=project.pk).update(name="=1+1")
+    response = client_for(world.erin).get(reverse("admin:billing_ledgerentry_export"))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[1][2] == "'=1+1" and rows[1][5] == "0.5500"
