@@ -7,7 +7,7 @@ through its own foreign keys, and needs of the rows only what `BilledProject` an
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -288,3 +288,48 @@ def spend_report(*, project: BilledProject, month: datetime.date) -> SpendReport
             for row in by_day
         ],
     )
+
+
+# --- The ledger as it is read by people ------------------------------------------------------
+
+
+def ledger_totals(*, entries: QuerySet[LedgerEntry]) -> dict[str, Decimal]:
+    """The sums of `entries` (any filtered ledger queryset) by kind, every kind present (zero
+    when absent); "spent" is charges plus adjustments."""
+    totals = {kind: _money(0) for kind in EntryKind.values}
+    for row in entries.order_by().values("kind").annotate(total=Sum("amount")):
+        totals[row["kind"]] = _money(row["total"])
+    totals["spent"] = totals[EntryKind.CHARGE] + totals[EntryKind.ADJUSTMENT]
+    return totals
+
+
+def ledger_months(*, entries: QuerySet[LedgerEntry]) -> list[datetime.date]:
+    """The calendar months (their first days, newest first) in which `entries` has rows."""
+    # Months are UTC months, as budgets are (`month_bounds`).
+    starts = entries.order_by().datetimes(
+        "created", "month", order="DESC", tzinfo=datetime.UTC
+    )
+    return [start.date() for start in starts]
+
+
+LEDGER_CSV_COLUMNS = (
+    "created", "project_id", "project", "job_id", "kind", "amount_usd", "note",
+)
+
+
+def ledger_month_rows(
+    *, project_ids: Iterable[Any], month: datetime.date
+) -> Iterator[tuple[Any, ...]]:
+    """Every ledger entry of these projects in the calendar month of `month`, oldest first, as
+    rows of `LEDGER_CSV_COLUMNS` (for a CSV export). Read in chunks: a month can be long."""
+    start, end = month_bounds(month.replace(day=1))
+    entries = (
+        LedgerEntry.objects.filter(project__in=list(project_ids), created__gte=start, created__lt=end)
+        .order_by("created", "id")
+        .values_list("created", "project_id", "project__name", "job_id", "kind", "amount", "note")
+    )
+    for created, project_id, name, job_id, kind, amount, note in entries.iterator(chunk_size=2000):
+        yield (
+            created.isoformat(), project_id, name, str(job_id) if job_id else "", kind,
+            f"{_money(amount)}", note,
+        )

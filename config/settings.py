@@ -81,7 +81,7 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "videos.apps.ReelforgeAdminConfig",  # django.contrib.admin, with the Reelforge site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -195,6 +195,12 @@ SPECTACULAR_SETTINGS = {
         "AspectRatioEnum": "videos.models.AspectRatio",
     },
 }
+
+# --- Admin -----------------------------------------------------------------------------------
+
+# Failed admin sign-ins (and old-password checks) allowed per username and per client address,
+# as "<number>/<s|min|hour|day>"; counted in the cache like the API's throttles.
+ADMIN_LOGIN_THROTTLE = env_str("ADMIN_LOGIN_THROTTLE", "10/min")
 
 # --- Database --------------------------------------------------------------------------------
 

@@ -93,12 +93,17 @@ def test_the_callback_token_never_shows(admin_client, project):
     assert job.callback_token not in page.content.decode()
 
 
-def test_cancel_action(admin_client, project):
+def test_cancel_action_asks_first_then_cancels(admin_client, project):
     job = make_job(project)
-    admin_client.post(
-        reverse("admin:videos_generationjob_changelist"),
-        {"action": "cancel_jobs", "_selected_action": [job.pk]},
-    )
+    action = {"action": "cancel_jobs", "_selected_action": [job.pk]}
+    changelist = reverse("admin:videos_generationjob_changelist")
+
+    confirm = admin_client.post(changelist, action)
+    assert "Canceled; its reservation is released." in confirm.content.decode()
+    job.refresh_from_db()
+    assert job.state == JobState.QUEUED
+
+    admin_client.post(changelist, {**action, "post": "yes"})
     job.refresh_from_db()
     assert job.state == JobState.CANCELED
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_migrate
 
@@ -31,6 +32,7 @@ def ensure_personal_team(sender: Any, user: Any, **kwargs: Any) -> None:
 
 
 class VideosConfig(AppConfig):
+    default = True
     default_auto_field = "django.db.models.BigAutoField"
     name = "videos"
     verbose_name = "Video production"
@@ -41,3 +43,10 @@ class VideosConfig(AppConfig):
 
         post_migrate.connect(ensure_sweep_schedule, sender=self)
         user_logged_in.connect(ensure_personal_team, dispatch_uid="videos.personal_team")
+
+
+class ReelforgeAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the Reelforge site as `admin.site` (INSTALLED_APPS names it)."""
+
+    default = False
+    default_site = "videos.admin_site.ReelforgeAdminSite"

@@ -29,3 +29,16 @@ def download_ends_before_the_task_timeout(**kwargs: Any) -> list[Error]:
             )
         ]
     return []
+
+
+@register()
+def admin_sign_in_rate_is_readable(**kwargs: Any) -> list[Error]:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from videos.admin_site import parse_rate
+
+    try:
+        parse_rate(settings.ADMIN_LOGIN_THROTTLE)
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="reelforge.E002")]
+    return []

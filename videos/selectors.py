@@ -70,6 +70,11 @@ def team_ids(*, user: User) -> list[int]:
     return list(Membership.objects.filter(user=user).values_list("team_id", flat=True))
 
 
+def team_roles(*, user: User) -> dict[int, str]:
+    """The user's role in each of their teams: team id -> role (one query)."""
+    return dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+
+
 def team_get(*, user: User, team_id: Any) -> Team | None:
     pk = id_or_none(team_id)
     return team_list(user=user).filter(pk=pk).first() if pk else None

@@ -20,7 +20,14 @@ from videos.jobs.create import (
     job_save,
     jobs_queue,
 )
-from videos.jobs.operator import job_cancel, job_give_up, job_retry
+from videos.jobs.operator import (
+    job_adopt_task,
+    job_cancel,
+    job_confirm_not_accepted,
+    job_give_up,
+    job_retrieval_retry,
+    job_retry,
+)
 from videos.jobs.outcome import (
     callback_accept,
     job_apply_status,
@@ -40,15 +47,18 @@ __all__ = [
     "balance_check",
     "budget_check",
     "callback_accept",
+    "job_adopt_task",
     "job_apply_status",
     "job_awaits_outcome",
     "job_cancel",
+    "job_confirm_not_accepted",
     "job_create",
     "job_give_up",
     "job_handle_callback",
     "job_inputs",
     "job_poll",
     "job_prepare",
+    "job_retrieval_retry",
     "job_retrieve",
     "job_retry",
     "job_save",

@@ -57,7 +57,8 @@ MOVES: dict[tuple[str, str], frozenset[Party]] = {
     (S.GENERATING, S.CANCELED): frozenset({PE}),
     # Its task was found and confirmed (or createTask's late answer came after all).
     (S.NEEDS_ATTENTION, S.SUBMITTED): frozenset({W, P, PE}),
-    (S.NEEDS_ATTENTION, S.RETRIEVING): frozenset({P}),
+    # The provider reported the clip; or a person retries a download that could not be stored.
+    (S.NEEDS_ATTENTION, S.RETRIEVING): frozenset({P, PE}),
     (S.NEEDS_ATTENTION, S.FAILED): frozenset({P, PE}),  # the task failed; someone gave up
     (S.NEEDS_ATTENTION, S.CANCELED): frozenset({PE}),
     (S.RETRIEVING, S.SUCCEEDED): frozenset({W}),
