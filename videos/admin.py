@@ -1109,7 +1109,7 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
                 question=f"Cancel {sum(not job.is_terminal for job in jobs)} of {len(jobs)} jobs?",
                 button="Yes, cancel them",
             )
-        canceled = sum(job_cancel(job, by=acting_user(request)) for job in jobs)
+        canceled = sum(job_cancel(job=job, by=acting_user(request)) for job in jobs)
         self.message_user(request, f"Canceled {canceled} of {len(jobs)} jobs.")
         return None
 
@@ -1132,7 +1132,7 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
             )
         for job in retryable:
             try:
-                new = job_retry(job, by=acting_user(request))
+                new = job_retry(job=job, by=acting_user(request))
             except (ValidationError, BudgetExceeded, CreditsShort) as exc:
                 text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
                 self.message_user(request, f"Job {short(job)}: {text}", level=messages.WARNING)
@@ -1231,7 +1231,7 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
                 question="A clip that still arrives later is stored and the job succeeds. Go on?",
                 button="Yes, mark them failed",
             )
-        done = sum(job_give_up(job, by=acting_user(request)) for job in jobs)
+        done = sum(job_give_up(job=job, by=acting_user(request)) for job in jobs)
         self.message_user(request, f"Marked {done} of {len(jobs)} jobs failed.")
         return None
 

@@ -253,19 +253,19 @@ def test_a_job_past_its_deadline_fails_with_a_reason(platform, project):
 def test_cancel_before_submission_releases_everything(platform, project):
     jobs.submissions_pause("kie", code="manual", reason="maintenance window")
     job = create(project)
-    assert jobs.job_cancel(job) is True
+    assert jobs.job_cancel(job=job) is True
     job.refresh_from_db()
     assert job.state == S.CANCELED
     assert_ledger_balanced(job, charged=Decimal("0"), reserved=False)
     assert project_money(project).committed_usd == Decimal("0")
     assert platform.simulator.stats()["create_task_calls"] == 0
-    assert jobs.job_cancel(job) is False
+    assert jobs.job_cancel(job=job) is False
 
 
 def test_a_clip_that_arrives_after_cancel_is_kept_and_charged(platform, project):
     platform.simulator.set_faults(lost_callback=1)
     job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
-    assert jobs.job_cancel(job) is True
+    assert jobs.job_cancel(job=job) is True
     platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
 
     jobs.jobs_poll_due(now=later(5))
@@ -280,7 +280,7 @@ def test_a_clip_that_arrives_after_cancel_is_kept_and_charged(platform, project)
 def test_retry_makes_a_new_attempt_with_its_own_history(platform, project):
     platform.simulator.set_faults(generation_failure={"rate": 1, "times": 1})
     failed = platform.wait_for(create(project), [S.FAILED])
-    retry = platform.wait_for(jobs.job_retry(failed))
+    retry = platform.wait_for(jobs.job_retry(job=failed))
     assert retry.retry_of == failed
     assert retry.attempt == 2
     assert retry.events.first().to_state == S.QUEUED
@@ -297,12 +297,12 @@ def test_a_stale_submission_needs_attention_and_is_never_resent(platform, projec
     assert platform.simulator.stats()["create_task_calls"] == 0
 
     with pytest.raises(ValidationError):
-        jobs.job_retry(job)  # it may be paid for already: a person decides first
-    assert jobs.job_give_up(job) is True
+        jobs.job_retry(job=job)  # it may be paid for already: a person decides first
+    assert jobs.job_give_up(job=job) is True
     job.refresh_from_db()
     assert job.state == S.FAILED
     assert_ledger_balanced(job, charged=Decimal("0"), reserved=False)
-    assert jobs.job_give_up(job) is False
+    assert jobs.job_give_up(job=job) is False
 
 
 def test_an_interrupted_retrieval_is_retried_by_the_sweep(platform, project):
@@ -381,7 +381,7 @@ def test_a_cancel_between_reading_and_reserving_leaves_no_reservation(platform, 
     jobs.submissions_pause("kie", code="manual", reason="night")
     job = create(project)
     seen_by_worker = GenerationJob.objects.get(pk=job.pk)  # read while still queued
-    assert jobs.job_cancel(job)
+    assert jobs.job_cancel(job=job)
     assert billing.budget_reserve(job=seen_by_worker) is True
     assert not LedgerEntry.objects.filter(job=job).exists()
 
@@ -404,7 +404,7 @@ def test_a_result_that_cannot_be_stored_needs_attention_and_keeps_its_money(plat
     assert job_ledger_total(job)[EntryKind.RESERVE] == job.estimated_cost_usd
     assert job_ledger_total(job)[EntryKind.RELEASE] == Decimal("0")
 
-    assert jobs.job_give_up(job)  # the provider finished it, so it was paid for
+    assert jobs.job_give_up(job=job)  # the provider finished it, so it was paid for
     assert_ledger_balanced(job, charged=Decimal("0.28"))
 
 

@@ -362,7 +362,7 @@ class JobCancelApi(ApiView):
     def post(self, request: AuthenticatedRequest, job_id: str) -> Response:
         job = _job(request, job_id)
         require_role(request.user, job.team_id, Role.EDITOR)
-        if not job_cancel(job, by=request.user):
+        if not job_cancel(job=job, by=request.user):
             job.refresh_from_db()
             raise Conflict(f"The job has already ended ({job.state}).", code="job_ended")
         return Response(job_data(request, job))
@@ -380,7 +380,7 @@ class JobRetryApi(ApiView):
         job = _job(request, job_id)
         require_role(request.user, job.team_id, Role.EDITOR)
         try:
-            new = job_retry(job, by=request.user)
+            new = job_retry(job=job, by=request.user)
         except DjangoValidationError as exc:
             if "state" in getattr(exc, "error_dict", {}):
                 raise Conflict(" ".join(exc.message_dict["state"]), code="not_retryable") from None

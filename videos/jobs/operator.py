@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def job_cancel(job: GenerationJob, *, by: User | None = None) -> bool:
+def job_cancel(*, job: GenerationJob, by: User | None = None) -> bool:
     """Cancel a job. One not yet sent is simply canceled and released; one the provider has is
     canceled here only: if its clip still arrives it is stored and charged, as it was paid for.
     Returns False if the job had already ended.
@@ -61,7 +61,7 @@ def job_cancel(job: GenerationJob, *, by: User | None = None) -> bool:
     )
 
 
-def job_give_up(job: GenerationJob, *, by: User | None = None) -> bool:
+def job_give_up(*, job: GenerationJob, by: User | None = None) -> bool:
     """An operator's decision on a job that needs attention: call it failed. Its reservation is
     released, unless the provider reported a finished clip, which it charged for: that is charged.
     A clip that still arrives later is stored and the job succeeds. False if not applicable."""
@@ -87,7 +87,7 @@ def job_give_up(job: GenerationJob, *, by: User | None = None) -> bool:
 
 
 def job_retry(
-    job: GenerationJob, *, by: User | None = None, wait_for_credits: bool = False
+    *, job: GenerationJob, by: User | None = None, wait_for_credits: bool = False
 ) -> GenerationJob:
     """Start a new attempt of a failed or canceled job, with its own events.
 
