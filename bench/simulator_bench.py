@@ -41,7 +41,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} CPUs ({platform.machine()}), {model}, Python {platform.python_version()}"
+    return (
+        f"{os.cpu_count()} CPUs ({platform.machine()}), {model}, Python {platform.python_version()}"
+    )
 
 
 def timed(function: Callable[[], object], repeat: int) -> tuple[float, float]:
@@ -59,12 +61,18 @@ def bench_renders(settings: RenderSettings, repeat: int) -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (1280, 720), (30, 90, 160)).save(buffer, "JPEG")
     image = buffer.getvalue()
-    print(f"Rendering ({settings.long_side} px long side, {settings.fps} fps, median / best of {repeat}):")
+    print(
+        f"Rendering ({settings.long_side} px long side, {settings.fps} fps, median / best of {repeat}):"
+    )
     for duration in (5, 10):
         for sound in (False, True):
             median, best = timed(
                 functools.partial(
-                    render_text_to_video, PROMPT, duration=duration, aspect_ratio="16:9", sound=sound,
+                    render_text_to_video,
+                    PROMPT,
+                    duration=duration,
+                    aspect_ratio="16:9",
+                    sound=sound,
                     settings=settings,
                 ),
                 repeat,
@@ -74,7 +82,11 @@ def bench_renders(settings: RenderSettings, repeat: int) -> None:
     for duration in (5, 10):
         median, best = timed(
             functools.partial(
-                render_image_to_video, image, duration=duration, sound=False, settings=settings,
+                render_image_to_video,
+                image,
+                duration=duration,
+                sound=False,
+                settings=settings,
                 motion_seed="zoom",
             ),
             repeat,
@@ -82,8 +94,12 @@ def bench_renders(settings: RenderSettings, repeat: int) -> None:
         print(f"  image to video {duration:>2} s silent: {median:.3f} s / {best:.3f} s")
 
 
-def bench_create_task(calls: int, threads: int, *, render: bool, budget_seconds: float = 30.0) -> None:
-    config = SimulatorConfig(port=0, api_key=API_KEY, task_seconds=3600, credits=10**9, allow_control=True)
+def bench_create_task(
+    calls: int, threads: int, *, render: bool, budget_seconds: float = 30.0
+) -> None:
+    config = SimulatorConfig(
+        port=0, api_key=API_KEY, task_seconds=3600, credits=10**9, allow_control=True
+    )
     with KieSimulator(config) as simulator:
         if not render:
             simulator.set_faults(generation_failure=1.0)  # doomed tasks skip rendering

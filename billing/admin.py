@@ -37,7 +37,7 @@ class BudgetAdmin(TeamScopedAdmin, admin.ModelAdmin):
 
 
 def parse_month(value: str | None) -> datetime.date | None:
-    """"2026-11" -> 2026-11-01; None for anything else."""
+    """ "2026-11" -> 2026-11-01; None for anything else."""
     try:
         return datetime.datetime.strptime(value or "", "%Y-%m").date()
     except ValueError:
@@ -66,7 +66,8 @@ def spreadsheet_safe(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """The row with text that a spreadsheet would run as a formula (a project named "=...")
     kept as text. Amounts and ids are written as they are."""
     return tuple(
-        f"'{cell}" if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@") and index in (2, 6)
+        f"'{cell}"
+        if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@") and index in (2, 6)
         else cell
         for index, cell in enumerate(row)
     )
@@ -111,9 +112,7 @@ class LedgerEntryAdmin(TeamScopedAdmin, admin.ModelAdmin):
             context["ledger_totals"] = [
                 (EntryKind(kind).label, totals[kind]) for kind in EntryKind.values
             ] + [("Spent (charges and adjustments)", totals["spent"])]
-            context["export_url"] = (
-                f"{reverse('admin:billing_ledgerentry_export')}?{query}"
-            )
+            context["export_url"] = f"{reverse('admin:billing_ledgerentry_export')}?{query}"
             context["export_month"] = month
         return response
 

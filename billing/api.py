@@ -86,8 +86,11 @@ class SpendApi(ApiView):
         operation_id="spend",
         parameters=[
             OpenApiParameter("project", OpenApiTypes.INT, required=True),
-            OpenApiParameter("month", {"type": "string", "pattern": MONTH.pattern},
-                             description="YYYY-MM (UTC); default: this month."),
+            OpenApiParameter(
+                "month",
+                {"type": "string", "pattern": MONTH.pattern},
+                description="YYYY-MM (UTC); default: this month.",
+            ),
         ],
         responses={200: SpendSerializer, **error_responses(400, 404)},
         description="What a project spent in a calendar month: in all, by kind, duration, sound "

@@ -172,7 +172,8 @@ def projects_money(
     jobs = job_model()._default_manager
     unreserved = jobs.filter(project=OuterRef("pk"), state=QUEUED).filter(~reserved_jobs_filter())
     rows = (
-        project_model()._default_manager.filter(pk__in=ids)
+        project_model()
+        ._default_manager.filter(pk__in=ids)
         .annotate(
             spent=_total(
                 entries.filter(kind__in=SPENT_KINDS, created__gte=start, created__lt=end),
@@ -227,7 +228,9 @@ def job_charge_subquery() -> Subquery:
 def job_ledger_total(job: BilledJob) -> dict[str, Decimal]:
     """What the ledger holds for one job, by kind (absent kinds are zero)."""
     totals = {kind: _money(0) for kind in EntryKind.values}
-    for row in LedgerEntry.objects.filter(job_id=job.pk).values("kind").annotate(total=Sum("amount")):
+    for row in (
+        LedgerEntry.objects.filter(job_id=job.pk).values("kind").annotate(total=Sum("amount"))
+    ):
         totals[row["kind"]] = _money(row["total"])
     return totals
 
@@ -306,14 +309,18 @@ def ledger_totals(*, entries: QuerySet[LedgerEntry]) -> dict[str, Decimal]:
 def ledger_months(*, entries: QuerySet[LedgerEntry]) -> list[datetime.date]:
     """The calendar months (their first days, newest first) in which `entries` has rows."""
     # Months are UTC months, as budgets are (`month_bounds`).
-    starts = entries.order_by().datetimes(
-        "created", "month", order="DESC", tzinfo=datetime.UTC
-    )
+    starts = entries.order_by().datetimes("created", "month", order="DESC", tzinfo=datetime.UTC)
     return [start.date() for start in starts]
 
 
 LEDGER_CSV_COLUMNS = (
-    "created", "project_id", "project", "job_id", "kind", "amount_usd", "note",
+    "created",
+    "project_id",
+    "project",
+    "job_id",
+    "kind",
+    "amount_usd",
+    "note",
 )
 
 
@@ -324,12 +331,19 @@ def ledger_month_rows(
     rows of `LEDGER_CSV_COLUMNS` (for a CSV export). Read in chunks: a month can be long."""
     start, end = month_bounds(month.replace(day=1))
     entries = (
-        LedgerEntry.objects.filter(project__in=list(project_ids), created__gte=start, created__lt=end)
+        LedgerEntry.objects.filter(
+            project__in=list(project_ids), created__gte=start, created__lt=end
+        )
         .order_by("created", "id")
         .values_list("created", "project_id", "project__name", "job_id", "kind", "amount", "note")
     )
     for created, project_id, name, job_id, kind, amount, note in entries.iterator(chunk_size=2000):
         yield (
-            created.isoformat(), project_id, name, str(job_id) if job_id else "", kind,
-            f"{_money(amount)}", note,
+            created.isoformat(),
+            project_id,
+            name,
+            str(job_id) if job_id else "",
+            kind,
+            f"{_money(amount)}",
+            note,
         )

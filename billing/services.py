@@ -67,11 +67,15 @@ def budget_reserve(*, job: BilledJob) -> bool:
     with transaction.atomic():
         budgets_lock([job.project_id])
         still_queued = (
-            job_model()._default_manager.select_for_update()
+            job_model()
+            ._default_manager.select_for_update()
             .filter(pk=job.pk, state=QUEUED)
             .exists()
         )
-        if not still_queued or LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RESERVE).exists():
+        if (
+            not still_queued
+            or LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RESERVE).exists()
+        ):
             return True
         if not project_money(job.project).can_reserve(job.estimated_cost_usd):
             return False

@@ -47,7 +47,10 @@ def test_adding_a_job_goes_through_the_pipeline(admin_client, project):
         ({"kind": "image_to_video"}, "needs an image"),
         # The provider would fetch it from inside our network: refused.
         ({"kind": "image_to_video", "image_url": "http://127.0.0.1:8000/admin/"}, "public address"),
-        ({"kind": "image_to_video", "image_url": "http://169.254.169.254/latest/"}, "public address"),
+        (
+            {"kind": "image_to_video", "image_url": "http://169.254.169.254/latest/"},
+            "public address",
+        ),
         ({"image_url": "https://example.com/a.png"}, "Text to video takes no image"),
     ],
 )
@@ -148,8 +151,12 @@ def test_a_prompt_and_a_prompt_version_together_are_refused_as_the_api_refuses_t
     admin = admin_client.post(ADD_URL, form(project, prompt_version=version.pk))
     api = client_for(alice).post(
         "/api/v1/jobs/",
-        {"project": project.pk, "kind": "text_to_video", "prompt": "Fireflies in a jar",
-         "prompt_version": version.pk},
+        {
+            "project": project.pk,
+            "kind": "text_to_video",
+            "prompt": "Fireflies in a jar",
+            "prompt_version": version.pk,
+        },
         format="json",
     )
     message = "Give a prompt or a prompt version, not both."

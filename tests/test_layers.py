@@ -64,7 +64,7 @@ def test_the_import_reader_sees_every_form_of_import(tmp_path):
 def test_billings_core_imports_nothing_of_videos(module):
     imported = imported_modules(ROOT / module)
     assert not {name for name in imported if is_within(name, "videos")}, (
-        f"{module} imports videos: name the model by string (\"videos.Project\") or reach it "
+        f'{module} imports videos: name the model by string ("videos.Project") or reach it '
         "through billing's own foreign keys (billing.selectors.job_model)."
     )
 

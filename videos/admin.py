@@ -382,10 +382,17 @@ class InvitationAdmin(TeamScopedAdmin, ServiceAdmin):
         pending = [i for i in invitations if i.status == InvitationStatus.PENDING]
         if not confirmed(request):
             return confirmation_page(
-                self, request, action="revoke_invitations", title="Revoke invitations",
+                self,
+                request,
+                action="revoke_invitations",
+                title="Revoke invitations",
                 rows=[
-                    (i, "Revoked: it can no longer be accepted." if i in pending
-                     else f"Nothing: it was {i.status} already.")
+                    (
+                        i,
+                        "Revoked: it can no longer be accepted."
+                        if i in pending
+                        else f"Nothing: it was {i.status} already.",
+                    )
                     for i in invitations
                 ],
                 question=f"Revoke {len(pending)} of {len(invitations)} invitations?",
@@ -458,8 +465,14 @@ class ProjectAdmin(TeamScopedAdmin, ServiceAdmin):
 
     form = ProjectForm
     list_display = [
-        "name", "team", "charged", "reserved", "left", "default_duration",
-        "default_aspect_ratio", "default_sound",
+        "name",
+        "team",
+        "charged",
+        "reserved",
+        "left",
+        "default_duration",
+        "default_aspect_ratio",
+        "default_sound",
     ]
     list_filter = ["team"]
     search_fields = ["name", "description"]
@@ -529,9 +542,16 @@ class ProjectAdmin(TeamScopedAdmin, ServiceAdmin):
         budget = list(BUDGET_FIELDS) if self.may_set_budget(request, obj) else ["budget_summary"]
         fieldsets: list[Any] = [
             (None, {"fields": ["team", "name", "description"]}),
-            ("Job defaults", {"fields": [
-                "default_duration", "default_aspect_ratio", "default_sound",
-            ]}),
+            (
+                "Job defaults",
+                {
+                    "fields": [
+                        "default_duration",
+                        "default_aspect_ratio",
+                        "default_sound",
+                    ]
+                },
+            ),
             ("Budget", {"fields": budget}),
         ]
         if obj is not None:
@@ -663,7 +683,8 @@ class PromptVersionInline(TeamScopedInline, admin.TabularInline):
             prompt=OuterRef("prompt"), number=OuterRef("number") - 1
         )
         return (
-            super().get_queryset(request)
+            super()
+            .get_queryset(request)
             .select_related("created_by")
             .annotate(previous_text=Subquery(previous.values("text")[:1]))
         )
@@ -726,14 +747,19 @@ def clip_plan(prompts: list[Prompt], options: dict[str, Any]) -> dict[str, Any]:
             budget_check(own[0].project, total, jobs=len(own))
         except BudgetExceeded as exc:
             refusal = str(exc)
-        projects.append({
-            "project": own[0].project, "clips": len(own), "total_usd": total,
-            "money": money[project_id], "left_usd": usd(money[project_id].remaining_usd),
-            "left_after_usd": usd(
-                None if (left := money[project_id].remaining_usd) is None else left - total
-            ),
-            "refusal": refusal,
-        })
+        projects.append(
+            {
+                "project": own[0].project,
+                "clips": len(own),
+                "total_usd": total,
+                "money": money[project_id],
+                "left_usd": usd(money[project_id].remaining_usd),
+                "left_after_usd": usd(
+                    None if (left := money[project_id].remaining_usd) is None else left - total
+                ),
+                "refusal": refusal,
+            }
+        )
     balance = balance_check(specs)
     total = sum((spec.estimated_cost_usd for spec in specs), Decimal("0"))
     return {
@@ -742,7 +768,8 @@ def clip_plan(prompts: list[Prompt], options: dict[str, Any]) -> dict[str, Any]:
         "projects": projects,
         "balance": balance,
         "total_usd": total,
-        "ready": len(specs) == len(rows) > 0 and balance.covers
+        "ready": len(specs) == len(rows) > 0
+        and balance.covers
         and not any(row["refusal"] for row in projects),
     }
 
@@ -763,8 +790,10 @@ class PromptAdmin(TeamScopedAdmin, ServiceAdmin):
 
     def get_queryset(self, request: HttpRequest) -> Any:
         current = PromptVersion.objects.filter(prompt=OuterRef("pk")).order_by("-number")
-        return super().get_queryset(request).annotate(
-            current_number=Subquery(current.values("number")[:1])
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(current_number=Subquery(current.values("number")[:1]))
         )
 
     @admin.display(description="version", ordering="current_number")
@@ -815,7 +844,8 @@ class PromptAdmin(TeamScopedAdmin, ServiceAdmin):
                 )
                 return HttpResponseRedirect(reverse("admin:videos_generationjob_changelist"))
         return confirmation_page(
-            self, request,
+            self,
+            request,
             action="generate_clips",
             title="Generate clips",
             rows=[],
@@ -901,7 +931,11 @@ def state_badge(job: GenerationJob) -> SafeString:
     return format_html(
         '<span class="job-state job-state-{}" title="{}" style="background:{};color:{};'
         'padding:2px 8px;border-radius:10px;font-weight:600;white-space:nowrap">{}</span>',
-        job.state, job.state_reason, background, colour, job.get_state_display(),
+        job.state,
+        job.state_reason,
+        background,
+        colour,
+        job.get_state_display(),
     )
 
 
@@ -939,36 +973,83 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
     decide alone; every change goes through `videos.jobs`. Nobody edits a job by hand."""
 
     list_display = [
-        "short_id", "badge", "project", "kind", "duration", "sound", "list_cost", "age",
+        "short_id",
+        "badge",
+        "project",
+        "kind",
+        "duration",
+        "sound",
+        "list_cost",
+        "age",
         "poster",
     ]
     list_filter = [
-        "state", "kind", "project__team", "project", "created", ProviderErrorCodeFilter,
-        "duration", "sound",
+        "state",
+        "kind",
+        "project__team",
+        "project",
+        "created",
+        ProviderErrorCodeFilter,
+        "duration",
+        "sound",
     ]
     search_fields = ["prompt_text", "provider_task_id"]
     autocomplete_fields = ["prompt_version"]
     list_select_related = ["project", "asset"]
     date_hierarchy = "created"
     actions = [
-        "cancel_jobs", "retry_jobs", "retry_retrieval", "resolve_needs_attention", "give_up_jobs",
+        "cancel_jobs",
+        "retry_jobs",
+        "retry_retrieval",
+        "resolve_needs_attention",
+        "give_up_jobs",
     ]
     inlines = [JobEventInline]
     add_right = Role.EDITOR
     # Jobs change only through the pipeline; the callback token is a secret and never shown.
     readonly_fields = [
-        "id", "state", "state_reason", "clip", "cost", "charge_discrepancy", "team", "project",
-        "kind", "prompt_version", "prompt_text", "source_image", "source_image_url", "duration",
-        "aspect_ratio", "sound", "estimated_cost_usd", "provider", "provider_task_id",
-        "provider_error_code", "provider_error_message", "provider_credits", "result_url",
-        "idempotency_key", "retry_of", "attempt", "canceled_by_user", "held_for",
-        "submit_after", "submit_attempts", "next_poll_at", "poll_attempts", "submitted_at",
-        "finished_at", "created_by", "created", "updated",
+        "id",
+        "state",
+        "state_reason",
+        "clip",
+        "cost",
+        "charge_discrepancy",
+        "team",
+        "project",
+        "kind",
+        "prompt_version",
+        "prompt_text",
+        "source_image",
+        "source_image_url",
+        "duration",
+        "aspect_ratio",
+        "sound",
+        "estimated_cost_usd",
+        "provider",
+        "provider_task_id",
+        "provider_error_code",
+        "provider_error_message",
+        "provider_credits",
+        "result_url",
+        "idempotency_key",
+        "retry_of",
+        "attempt",
+        "canceled_by_user",
+        "held_for",
+        "submit_after",
+        "submit_attempts",
+        "next_poll_at",
+        "poll_attempts",
+        "submitted_at",
+        "finished_at",
+        "created_by",
+        "created",
+        "updated",
     ]
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).annotate(
-            cost_usd=billing_selectors.job_charge_subquery()
+        return (
+            super().get_queryset(request).annotate(cost_usd=billing_selectors.job_charge_subquery())
         )
 
     def get_search_results(
@@ -1006,7 +1087,8 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
             return "-"
         return format_html(
             '<img src="{}" alt="poster of job {}" style="height:40px;border-radius:3px">',
-            asset.poster.url, short(job),
+            asset.poster.url,
+            short(job),
         )
 
     @admin.display(description="clip")
@@ -1086,12 +1168,24 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
     # --- Actions: each shows what it will do, job by job, and acts once confirmed ------------
 
     def _confirm(
-        self, request: HttpRequest, jobs: list[GenerationJob], *, action: str, title: str,
-        outcomes: list[str], question: str, button: str,
+        self,
+        request: HttpRequest,
+        jobs: list[GenerationJob],
+        *,
+        action: str,
+        title: str,
+        outcomes: list[str],
+        question: str,
+        button: str,
     ) -> TemplateResponse:
         return confirmation_page(
-            self, request, action=action, title=title, rows=list(zip(jobs, outcomes, strict=False)),
-            question=question, button=button,
+            self,
+            request,
+            action=action,
+            title=title,
+            rows=list(zip(jobs, outcomes, strict=False)),
+            question=question,
+            button=button,
         )
 
     @team_action(right=Role.EDITOR, description="Cancel selected jobs")
@@ -1099,13 +1193,19 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
         jobs = list(queryset)
         if not confirmed(request):
             outcomes = [
-                f"Nothing: it has {job.get_state_display().lower()} already." if job.is_terminal
-                else "Canceled; its reservation is released." if job.state == JobState.QUEUED
+                f"Nothing: it has {job.get_state_display().lower()} already."
+                if job.is_terminal
+                else "Canceled; its reservation is released."
+                if job.state == JobState.QUEUED
                 else "Canceled; a clip that still arrives is kept and charged."
                 for job in jobs
             ]
             return self._confirm(
-                request, jobs, action="cancel_jobs", title="Cancel jobs", outcomes=outcomes,
+                request,
+                jobs,
+                action="cancel_jobs",
+                title="Cancel jobs",
+                outcomes=outcomes,
                 question=f"Cancel {sum(not job.is_terminal for job in jobs)} of {len(jobs)} jobs?",
                 button="Yes, cancel them",
             )
@@ -1127,8 +1227,13 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
                 for job in jobs
             ]
             return self._confirm(
-                request, jobs, action="retry_jobs", title="Retry jobs", outcomes=outcomes,
-                question=f"Retry {len(retryable)} of {len(jobs)} jobs?", button="Yes, retry them",
+                request,
+                jobs,
+                action="retry_jobs",
+                title="Retry jobs",
+                outcomes=outcomes,
+                question=f"Retry {len(retryable)} of {len(jobs)} jobs?",
+                button="Yes, retry them",
             )
         for job in retryable:
             try:
@@ -1144,18 +1249,24 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
     def retry_retrieval(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         jobs = list(queryset)
         stuck = [
-            job for job in jobs
+            job
+            for job in jobs
             if job.result_url and job.state in (JobState.NEEDS_ATTENTION, JobState.RETRIEVING)
         ]
         if not confirmed(request):
             outcomes = [
-                "Its clip is downloaded again, with a new deadline." if job in stuck
+                "Its clip is downloaded again, with a new deadline."
+                if job in stuck
                 else "Nothing: it has no finished clip waiting to be stored."
                 for job in jobs
             ]
             return self._confirm(
-                request, jobs, action="retry_retrieval", title="Retry retrieval",
-                outcomes=outcomes, question=f"Retrieve {len(stuck)} of {len(jobs)} clips again?",
+                request,
+                jobs,
+                action="retry_retrieval",
+                title="Retry retrieval",
+                outcomes=outcomes,
+                question=f"Retrieve {len(stuck)} of {len(jobs)} clips again?",
                 button="Yes, retrieve them again",
             )
         for job in stuck:
@@ -1176,13 +1287,18 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
         the provider, or confirm that it never accepted the job (failed and released)."""
         jobs = list(queryset)
         unsure = [
-            job for job in jobs
-            if job.state == JobState.NEEDS_ATTENTION and not job.result_url
+            job
+            for job in jobs
+            if job.state == JobState.NEEDS_ATTENTION
+            and not job.result_url
             and not job.provider_task_id
         ]
         if not confirmed(request):
             return confirmation_page(
-                self, request, action="resolve_needs_attention", title="Resolve jobs that need attention",
+                self,
+                request,
+                action="resolve_needs_attention",
+                title="Resolve jobs that need attention",
                 rows=[
                     (job, "" if job in unsure else "Nothing: the platform knows what became of it.")
                     for job in jobs
@@ -1210,7 +1326,9 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
                 )
                 continue
             resolved += done
-        self.message_user(request, f"Resolved {resolved} of {len(unsure)} jobs that need attention.")
+        self.message_user(
+            request, f"Resolved {resolved} of {len(unsure)} jobs that need attention."
+        )
         return None
 
     @team_action(
@@ -1220,14 +1338,21 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
         jobs = list(queryset)
         if not confirmed(request):
             outcomes = [
-                ("Failed; its clip was reported, so it is charged." if job.result_url
-                 else "Failed; its reservation is released.")
+                (
+                    "Failed; its clip was reported, so it is charged."
+                    if job.result_url
+                    else "Failed; its reservation is released."
+                )
                 if job.state == JobState.NEEDS_ATTENTION
                 else "Nothing: it does not need attention."
                 for job in jobs
             ]
             return self._confirm(
-                request, jobs, action="give_up_jobs", title="Mark jobs failed", outcomes=outcomes,
+                request,
+                jobs,
+                action="give_up_jobs",
+                title="Mark jobs failed",
+                outcomes=outcomes,
                 question="A clip that still arrives later is stored and the job succeeds. Go on?",
                 button="Yes, mark them failed",
             )
@@ -1238,8 +1363,14 @@ class GenerationJobAdmin(TeamScopedAdmin, admin.ModelAdmin):
 
 @admin.register(ProviderAccount)
 class ProviderAccountAdmin(SuperusersOnly, admin.ModelAdmin):
-    list_display = ("provider", "paused_at", "pause_code", "pause_reason", "credits_left",
-                    "credits_checked_at")
+    list_display = (
+        "provider",
+        "paused_at",
+        "pause_code",
+        "pause_reason",
+        "credits_left",
+        "credits_checked_at",
+    )
     readonly_fields = list_display
     actions = ["resume_submissions"]
 

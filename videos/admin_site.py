@@ -44,7 +44,7 @@ PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
-    """"10/min" -> (10, 60): failures allowed, in how many seconds (DRF's rate format)."""
+    """ "10/min" -> (10, 60): failures allowed, in how many seconds (DRF's rate format)."""
     match = RATE.match(rate or "")
     if not match:
         raise ImproperlyConfigured(
@@ -88,9 +88,7 @@ class SignInThrottle:
             if len(recent) >= allowed:
                 wait = max(1, math.ceil(min(recent) + seconds - now))
                 logger.warning("Admin sign-in refused: too many failures %s", which)
-                return (
-                    f"Too many failed sign-ins {which}. Try again in {wait} seconds."
-                )
+                return f"Too many failed sign-ins {which}. Try again in {wait} seconds."
         return None
 
     def failed(self, request: HttpRequest | None, username: str) -> None:
@@ -197,8 +195,14 @@ def confirmation_page(
 # --- The site --------------------------------------------------------------------------------
 
 STATE_ORDER = [
-    JobState.NEEDS_ATTENTION, JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED,
-    JobState.GENERATING, JobState.RETRIEVING, JobState.SUCCEEDED, JobState.FAILED,
+    JobState.NEEDS_ATTENTION,
+    JobState.QUEUED,
+    JobState.SUBMITTING,
+    JobState.SUBMITTED,
+    JobState.GENERATING,
+    JobState.RETRIEVING,
+    JobState.SUCCEEDED,
+    JobState.FAILED,
     JobState.CANCELED,
 ]
 
@@ -249,7 +253,8 @@ class ReelforgeAdminSite(admin.AdminSite):
                 self.admin_view(self.view_on_site),
                 name="view_on_site",
             )
-            if getattr(pattern, "name", None) == "view_on_site" else pattern
+            if getattr(pattern, "name", None) == "view_on_site"
+            else pattern
             for pattern in urls
         ]
 

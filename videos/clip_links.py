@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 SALT = "reelforge.clip-link"
 
 
-def clip_link(job: GenerationJob, *, now: datetime.datetime | None = None) -> tuple[str, datetime.datetime]:
+def clip_link(
+    job: GenerationJob, *, now: datetime.datetime | None = None
+) -> tuple[str, datetime.datetime]:
     """A link to the job's clip and when it stops working; the path is site-relative on disk."""
     seconds = settings.CLIP_LINK_SECONDS
     expires_at = (now or timezone.now()) + datetime.timedelta(seconds=seconds)

@@ -237,7 +237,8 @@ class GenerationJob(models.Model):
         PromptVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
     )
     prompt_text = models.TextField(
-        max_length=PROMPT_MAX_LENGTH, help_text="The exact text sent, kept even if the prompt changes."
+        max_length=PROMPT_MAX_LENGTH,
+        help_text="The exact text sent, kept even if the prompt changes.",
     )
     source_image = models.FileField(upload_to=_source_image_path, blank=True, max_length=300)
     source_image_url = models.URLField(blank=True, max_length=2000)
@@ -252,7 +253,9 @@ class GenerationJob(models.Model):
     sound = models.BooleanField(default=False)
 
     state = models.CharField(max_length=20, choices=JobState.choices, default=JobState.QUEUED)
-    state_reason = models.TextField(blank=True, help_text="Why the job is in its state, for people.")
+    state_reason = models.TextField(
+        blank=True, help_text="Why the job is in its state, for people."
+    )
     estimated_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=0)
 
     provider = models.CharField(max_length=20, default="kie")

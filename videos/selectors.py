@@ -85,9 +85,7 @@ def team_default(*, user: User) -> Team | None:
     return Team.objects.filter(personal_for=user, memberships__user=user).first()
 
 
-def invitations_for(
-    *, user: User, now: datetime.datetime | None = None
-) -> QuerySet[Invitation]:
+def invitations_for(*, user: User, now: datetime.datetime | None = None) -> QuerySet[Invitation]:
     """The pending, unexpired invitations addressed to the user, by username or by email."""
     addressed = Q(username__iexact=user.get_username())
     email = getattr(user, "email", "")

@@ -180,8 +180,10 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
     with transaction.atomic():
         Team.objects.select_for_update().filter(pk=membership.team_id).first()
         membership.refresh_from_db(fields=["role"])  # as it is now, under the team's lock
-        if membership.role == Role.OWNER and role != Role.OWNER and not _owners_left_without(
-            membership
+        if (
+            membership.role == Role.OWNER
+            and role != Role.OWNER
+            and not _owners_left_without(membership)
         ):
             raise LastOwner("A team needs an owner: make someone else owner first.")
         membership.role = role
@@ -241,8 +243,10 @@ def invitation_create(
     with transaction.atomic():
         Team.objects.select_for_update().filter(pk=team.pk).first()
         pending = Invitation.objects.filter(team=team, status=InvitationStatus.PENDING)
-        same = pending.filter(username__iexact=username) if username else pending.filter(
-            email__iexact=email
+        same = (
+            pending.filter(username__iexact=username)
+            if username
+            else pending.filter(email__iexact=email)
         )
         existing = same.first()
         if existing is not None:
@@ -313,7 +317,11 @@ def _close_invitation(
 
 
 PROJECT_FIELDS = (
-    "name", "description", "default_duration", "default_aspect_ratio", "default_sound"
+    "name",
+    "description",
+    "default_duration",
+    "default_aspect_ratio",
+    "default_sound",
 )
 PROJECT_NAME_TAKEN = "The team has a project with this name already."
 
@@ -410,9 +418,7 @@ def _check_prompt_text(text: str) -> None:
         )
 
 
-def prompt_create(
-    *, project: Project, title: str, text: str, by: User | None
-) -> Prompt:
+def prompt_create(*, project: Project, title: str, text: str, by: User | None) -> Prompt:
     """A new prompt with its first version: a prompt never exists without text."""
     _check_prompt_text(text)
     with transaction.atomic():
@@ -689,7 +695,6 @@ def api_token_used(*, token: ApiToken, now: datetime.datetime | None = None) -> 
     if token.last_used is None or now - token.last_used > datetime.timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used=now)
         token.last_used = now
-
 
 
 def api_token_get_or_create(*, user: User) -> str:

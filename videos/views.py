@@ -25,8 +25,11 @@ def health(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     paused = {
-        account.provider: {"code": account.pause_code, "reason": account.pause_reason,
-                           "since": account.paused_at.isoformat()}  # type: ignore[union-attr]  # paused only
+        account.provider: {
+            "code": account.pause_code,
+            "reason": account.pause_reason,
+            "since": account.paused_at.isoformat(),  # type: ignore[union-attr]  # paused only
+        }
         for account in ProviderAccount.objects.filter(paused_at__isnull=False)
     }
     return JsonResponse(
@@ -55,7 +58,9 @@ def kie_callback(request: HttpRequest, job_id: str, token: str) -> JsonResponse:
 
     job = (
         GenerationJob.objects.filter(pk=job_id)
-        .only("pk", "callback_token", "provider", "state", "provider_error_code", "canceled_by_user")
+        .only(
+            "pk", "callback_token", "provider", "state", "provider_error_code", "canceled_by_user"
+        )
         .first()
     )
     if job is None or not hmac.compare_digest(job.callback_token.encode(), token.encode()):

@@ -7,60 +7,189 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('videos', '0001_initial'),
+        ("videos", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Price',
+            name="Price",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(default='kie', max_length=20)),
-                ('model', models.CharField(default='kling-2.6', max_length=60)),
-                ('duration', models.PositiveSmallIntegerField(choices=[(5, '5 seconds'), (10, '10 seconds')])),
-                ('sound', models.BooleanField()),
-                ('usd', models.DecimalField(decimal_places=4, max_digits=12, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('credits', models.PositiveIntegerField(help_text='What the provider reports for this clip.')),
-                ('effective_from', models.DateField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider", models.CharField(default="kie", max_length=20)),
+                ("model", models.CharField(default="kling-2.6", max_length=60)),
+                (
+                    "duration",
+                    models.PositiveSmallIntegerField(
+                        choices=[(5, "5 seconds"), (10, "10 seconds")]
+                    ),
+                ),
+                ("sound", models.BooleanField()),
+                (
+                    "usd",
+                    models.DecimalField(
+                        decimal_places=4,
+                        max_digits=12,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                    ),
+                ),
+                (
+                    "credits",
+                    models.PositiveIntegerField(
+                        help_text="What the provider reports for this clip."
+                    ),
+                ),
+                ("effective_from", models.DateField()),
             ],
             options={
-                'ordering': ['provider', 'model', 'duration', 'sound', '-effective_from'],
-                'constraints': [models.UniqueConstraint(fields=('provider', 'model', 'duration', 'sound', 'effective_from'), name='price_unique_per_clip_and_date'), models.CheckConstraint(condition=models.Q(('usd__gte', 0)), name='price_usd_not_negative'), models.CheckConstraint(condition=models.Q(('duration__in', [5, 10])), name='price_duration_valid')],
+                "ordering": ["provider", "model", "duration", "sound", "-effective_from"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("provider", "model", "duration", "sound", "effective_from"),
+                        name="price_unique_per_clip_and_date",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("usd__gte", 0)), name="price_usd_not_negative"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("duration__in", [5, 10])), name="price_duration_valid"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Budget',
+            name="Budget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('monthly_cap_usd', models.DecimalField(decimal_places=4, max_digits=12, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('warning_threshold', models.DecimalField(decimal_places=2, default=Decimal('0.80'), help_text='Warn when this fraction of the cap is spent or reserved (0.80 = 80%).', max_digits=3, validators=[django.core.validators.MinValueValidator(Decimal('0.01')), django.core.validators.MaxValueValidator(Decimal('1'))])),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('project', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='budget', to='videos.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "monthly_cap_usd",
+                    models.DecimalField(
+                        decimal_places=4,
+                        max_digits=12,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                    ),
+                ),
+                (
+                    "warning_threshold",
+                    models.DecimalField(
+                        decimal_places=2,
+                        default=Decimal("0.80"),
+                        help_text="Warn when this fraction of the cap is spent or reserved (0.80 = 80%).",
+                        max_digits=3,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0.01")),
+                            django.core.validators.MaxValueValidator(Decimal("1")),
+                        ],
+                    ),
+                ),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "project",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="budget",
+                        to="videos.project",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('monthly_cap_usd__gte', 0)), name='budget_cap_not_negative'), models.CheckConstraint(condition=models.Q(('warning_threshold__gt', 0), ('warning_threshold__lte', 1)), name='budget_warning_threshold_fraction')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("monthly_cap_usd__gte", 0)),
+                        name="budget_cap_not_negative",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("warning_threshold__gt", 0), ("warning_threshold__lte", 1)
+                        ),
+                        name="budget_warning_threshold_fraction",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='LedgerEntry',
+            name="LedgerEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('reserve', 'Reserve'), ('release', 'Release'), ('charge', 'Charge'), ('adjustment', 'Adjustment')], max_length=12)),
-                ('amount', models.DecimalField(decimal_places=4, max_digits=12)),
-                ('note', models.CharField(blank=True, max_length=300)),
-                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='ledger_entries', to='videos.generationjob')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='ledger_entries', to='videos.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("reserve", "Reserve"),
+                            ("release", "Release"),
+                            ("charge", "Charge"),
+                            ("adjustment", "Adjustment"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=4, max_digits=12)),
+                ("note", models.CharField(blank=True, max_length=300)),
+                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger_entries",
+                        to="videos.generationjob",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger_entries",
+                        to="videos.project",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'ledger entries',
-                'ordering': ['-created', '-id'],
-                'indexes': [models.Index(fields=['project', 'created'], name='ledger_project_created'), models.Index(fields=['job', 'kind'], name='ledger_job_kind')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('kind__in', ['reserve', 'release', 'charge', 'adjustment'])), name='ledger_kind_valid'), models.CheckConstraint(condition=models.Q(('kind', 'adjustment'), ('amount__gte', 0), _connector='OR'), name='ledger_amount_positive_unless_adjustment'), models.UniqueConstraint(condition=models.Q(('job__isnull', False), ('kind__in', ['reserve', 'release', 'charge'])), fields=('job', 'kind'), name='ledger_one_entry_per_job_and_kind')],
+                "verbose_name_plural": "ledger entries",
+                "ordering": ["-created", "-id"],
+                "indexes": [
+                    models.Index(fields=["project", "created"], name="ledger_project_created"),
+                    models.Index(fields=["job", "kind"], name="ledger_job_kind"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("kind__in", ["reserve", "release", "charge", "adjustment"])
+                        ),
+                        name="ledger_kind_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("kind", "adjustment"), ("amount__gte", 0), _connector="OR"
+                        ),
+                        name="ledger_amount_positive_unless_adjustment",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(
+                            ("job__isnull", False), ("kind__in", ["reserve", "release", "charge"])
+                        ),
+                        fields=("job", "kind"),
+                        name="ledger_one_entry_per_job_and_kind",
+                    ),
+                ],
             },
         ),
     ]

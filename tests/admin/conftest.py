@@ -78,16 +78,27 @@ def team_rows(team: Team, tag: str, *, owner, **markers: str) -> SimpleNamespace
         has_audio=False,
     )
     entry = LedgerEntry.objects.create(
-        project=project, job=job, kind=EntryKind.CHARGE, amount=Decimal("0.55"),
+        project=project,
+        job=job,
+        kind=EntryKind.CHARGE,
+        amount=Decimal("0.55"),
         note=markers.get("note", f"{tag} charge"),
     )
     invitation = services.invitation_create(
         team=team, role=Role.VIEWER, by=owner, email=markers.get("email", f"{tag}@example.com")
     )
     return SimpleNamespace(
-        team=team, project=project, budget=budget, prompt=prompt,
-        version=prompt.versions.get(), job=job, event=event, asset=asset, entry=entry,
-        invitation=invitation, membership=Membership.objects.get(team=team, user=owner),
+        team=team,
+        project=project,
+        budget=budget,
+        prompt=prompt,
+        version=prompt.versions.get(),
+        job=job,
+        event=event,
+        asset=asset,
+        entry=entry,
+        invitation=invitation,
+        membership=Membership.objects.get(team=team, user=owner),
     )
 
 
@@ -100,10 +111,19 @@ def world(team: Team, other_team: Team) -> SimpleNamespace:
     Membership.objects.create(user=bob, team=other_team, role=Role.OWNER)
     alpha = team_rows(team, "alpha", owner=olive)
     beta = team_rows(
-        other_team, "beta", owner=bob,
-        project="Beta-secret-project", cap="77.77", prompt="Beta-secret-prompt",
-        text="beta-secret-text", job="beta-secret-job", task="beta-task-777", code="beta_code",
-        event="beta-secret-event", sha="beta-sha-secret", note="beta-secret-ledger",
+        other_team,
+        "beta",
+        owner=bob,
+        project="Beta-secret-project",
+        cap="77.77",
+        prompt="Beta-secret-prompt",
+        text="beta-secret-text",
+        job="beta-secret-job",
+        task="beta-task-777",
+        code="beta_code",
+        event="beta-secret-event",
+        sha="beta-sha-secret",
+        note="beta-secret-ledger",
         email="beta-invitee@example.com",
     )
     return SimpleNamespace(olive=olive, erin=erin, vic=vic, bob=bob, alpha=alpha, beta=beta)

@@ -22,15 +22,21 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 # Debian's chromium, as it runs on a server: no sandbox (root), no GPU, no calls home.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
 @pytest.fixture
 def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+        pytest.skip(
+            f"Debian's chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop on this thread; the test's ORM calls are still
@@ -70,8 +76,10 @@ def test_an_editor_generates_a_clip_from_a_prompt_in_the_browser(platform, brows
     page = browser_page
     erin = staff("erin", project.team, Role.EDITOR)
     prompt = services.prompt_create(
-        project=project, title="Paper boat",
-        text="A paper boat drifts down a rainy street at dusk", by=erin,
+        project=project,
+        title="Paper boat",
+        text="A paper boat drifts down a rainy street at dusk",
+        by=erin,
     )
     services.prompt_update(
         prompt=prompt, by=erin, text="A paper boat drifts down a rainy street at dusk, lamps on"

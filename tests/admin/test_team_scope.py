@@ -58,8 +58,17 @@ def assert_nothing_of_beta(page: Any, where: str = "") -> None:
 def beta_objects(world: Any) -> list[Any]:
     beta = world.beta
     return [
-        beta.team, beta.project, beta.budget, beta.prompt, beta.version, beta.job, beta.event,
-        beta.asset, beta.entry, beta.invitation, beta.membership,
+        beta.team,
+        beta.project,
+        beta.budget,
+        beta.prompt,
+        beta.version,
+        beta.job,
+        beta.event,
+        beta.asset,
+        beta.entry,
+        beta.invitation,
+        beta.membership,
     ]
 
 
@@ -193,16 +202,28 @@ def test_add_forms_offer_only_teams_where_the_user_may_write(world):
 def test_a_job_charged_to_betas_project_is_refused(world):
     erin = client_for(world.erin)
     beta = world.beta
-    response = erin.post(url(GenerationJob, "add"), {
-        "project": beta.project.pk, "kind": "text_to_video", "prompt": "Charge it to Beta",
-        "duration": "5", "aspect_ratio": "16:9",
-    })
+    response = erin.post(
+        url(GenerationJob, "add"),
+        {
+            "project": beta.project.pk,
+            "kind": "text_to_video",
+            "prompt": "Charge it to Beta",
+            "duration": "5",
+            "aspect_ratio": "16:9",
+        },
+    )
     assert response.status_code == 200
     assert "Select a valid choice" in page_text(response)
-    response = erin.post(url(GenerationJob, "add"), {
-        "project": world.alpha.project.pk, "kind": "text_to_video", "duration": "5",
-        "aspect_ratio": "16:9", "prompt_version": beta.version.pk,
-    })
+    response = erin.post(
+        url(GenerationJob, "add"),
+        {
+            "project": world.alpha.project.pk,
+            "kind": "text_to_video",
+            "duration": "5",
+            "aspect_ratio": "16:9",
+            "prompt_version": beta.version.pk,
+        },
+    )
     assert "Select a valid choice" in page_text(response)
     assert not GenerationJob.objects.filter(project=beta.project).exclude(pk=beta.job.pk).exists()
     assert not GenerationJob.objects.filter(created_by=world.erin).exists()
@@ -210,9 +231,14 @@ def test_a_job_charged_to_betas_project_is_refused(world):
 
 def test_a_prompt_in_betas_project_is_refused(world):
     erin = client_for(world.erin)
-    response = erin.post(url(Prompt, "add"), {
-        "project": world.beta.project.pk, "title": "Mine now", "text": "A prompt",
-    })
+    response = erin.post(
+        url(Prompt, "add"),
+        {
+            "project": world.beta.project.pk,
+            "title": "Mine now",
+            "text": "A prompt",
+        },
+    )
     assert "Select a valid choice" in page_text(response)
     assert not Prompt.objects.filter(title="Mine now").exists()
 
@@ -254,7 +280,9 @@ def test_autocomplete_offers_only_what_the_form_would_take(world):
     erin = client_for(world.erin).get(autocomplete, {**query, "term": ""})
     assert erin.status_code == 200
     assert [r["id"] for r in erin.json()["results"]] == [str(world.alpha.version.pk)]
-    assert client_for(world.erin).get(autocomplete, {**query, "term": "beta"}).json()["results"] == []
+    assert (
+        client_for(world.erin).get(autocomplete, {**query, "term": "beta"}).json()["results"] == []
+    )
     # A viewer of Alpha cannot add jobs there: nothing to offer.
     assert client_for(world.vic).get(autocomplete, {**query, "term": ""}).json()["results"] == []
     # Users and teams are superusers' alone.
@@ -321,11 +349,20 @@ def test_actions_touch_only_alphas_rows(world):
 def test_a_confirmation_page_lists_only_alphas_rows(world):
     erin = client_for(world.erin)
     beta_job = make_job(world.beta.project, prompt_text="beta-secret-job queued")
-    for action in ["cancel_jobs", "retry_jobs", "retry_retrieval", "resolve_needs_attention",
-                   "give_up_jobs"]:
-        page = erin.post(url(GenerationJob, "changelist"), {
-            "action": action, "_selected_action": [world.alpha.job.pk, beta_job.pk],
-        })
+    for action in [
+        "cancel_jobs",
+        "retry_jobs",
+        "retry_retrieval",
+        "resolve_needs_attention",
+        "give_up_jobs",
+    ]:
+        page = erin.post(
+            url(GenerationJob, "changelist"),
+            {
+                "action": action,
+                "_selected_action": [world.alpha.job.pk, beta_job.pk],
+            },
+        )
         assert page.status_code == 200, action
         assert [row[0] for row in page.context["rows"]] == [world.alpha.job], action
         assert_nothing_of_beta(page, action)
@@ -394,9 +431,15 @@ def test_an_owner_sets_budgets_invites_and_removes_members(world):
     assert olive.post(change_url(project), data).status_code == 302
     assert Budget.objects.get(project=project).monthly_cap_usd == Decimal(80)
 
-    response = olive.post(url(Invitation, "add"), {
-        "team": world.alpha.team.pk, "username": "newcomer", "email": "", "role": Role.EDITOR,
-    })
+    response = olive.post(
+        url(Invitation, "add"),
+        {
+            "team": world.alpha.team.pk,
+            "username": "newcomer",
+            "email": "",
+            "role": Role.EDITOR,
+        },
+    )
     assert response.status_code == 302
     invitation = Invitation.objects.get(username="newcomer")
     assert (invitation.team, invitation.invited_by) == (world.alpha.team, world.olive)
@@ -409,16 +452,23 @@ def test_an_owner_sets_budgets_invites_and_removes_members(world):
 
 def test_an_editor_neither_invites_nor_removes_members_of_alpha(world):
     erin = client_for(world.erin)
-    response = erin.post(url(Invitation, "add"), {
-        "team": world.alpha.team.pk, "username": "newcomer", "role": Role.OWNER,
-    })
+    response = erin.post(
+        url(Invitation, "add"),
+        {
+            "team": world.alpha.team.pk,
+            "username": "newcomer",
+            "role": Role.OWNER,
+        },
+    )
     assert "Select a valid choice" in page_text(response)
     assert not Invitation.objects.filter(username="newcomer").exists()
     # Alpha's invitations are its owners' to see.
     page = erin.get(url(Invitation, "changelist"))
     assert world.alpha.invitation not in page.context["cl"].result_list
     vic_membership = Membership.objects.get(user=world.vic, team=world.alpha.team)
-    assert erin.post(url(Membership, "delete", vic_membership.pk), {"post": "yes"}).status_code == 403
+    assert (
+        erin.post(url(Membership, "delete", vic_membership.pk), {"post": "yes"}).status_code == 403
+    )
     assert erin.get(change_url(vic_membership)).context["has_change_permission"] is False
     assert Membership.objects.filter(pk=vic_membership.pk).exists()
 

@@ -220,7 +220,8 @@ def test_a_bulk_delete_keeps_the_last_owner_and_deletes_nothing(admin_client, te
     assert LAST_OWNER in page_text(response)
     # All or nothing: the editor and the first owner are still there too.
     assert {role_of(alice, team), role_of(carol, team), role_of(erin, team)} == {
-        Role.OWNER, Role.EDITOR
+        Role.OWNER,
+        Role.EDITOR,
     }
 
 

@@ -37,7 +37,8 @@ def client_for(user: Any) -> Client:
 
 def act(client: Client, changelist: str, action: str, objs: list[Any], **extra: Any) -> Any:
     return client.post(
-        changelist, {"action": action, "_selected_action": [o.pk for o in objs], **extra},
+        changelist,
+        {"action": action, "_selected_action": [o.pk for o in objs], **extra},
         follow=True,
     )
 
@@ -67,7 +68,9 @@ def test_jobs_are_filtered_by_provider_error_code(world):
 def test_retry_retrieval_asks_then_retrieves(world, monkeypatch):
     started: list[Any] = []
     monkeypatch.setattr(operator, "enqueue_retrieve", started.append)
-    job = make_job(world.alpha.project, state=JobState.NEEDS_ATTENTION, result_url="https://r.example/c.mp4")
+    job = make_job(
+        world.alpha.project, state=JobState.NEEDS_ATTENTION, result_url="https://r.example/c.mp4"
+    )
     erin = client_for(world.erin)
 
     page = act(erin, JOBS, "retry_retrieval", [job])
@@ -95,9 +98,16 @@ def test_resolve_adopts_a_task_or_confirms_it_was_never_accepted(world, monkeypa
     page = act(erin, JOBS, "resolve_needs_attention", [found, lost])
     assert f'name="task-{found.pk}"' in page_text(page)
     page = act(
-        erin, JOBS, "resolve_needs_attention", [found, lost], post="yes",
-        **{f"resolve-{found.pk}": "adopt", f"task-{found.pk}": "task-found",
-           f"resolve-{lost.pk}": "not_accepted"},
+        erin,
+        JOBS,
+        "resolve_needs_attention",
+        [found, lost],
+        post="yes",
+        **{
+            f"resolve-{found.pk}": "adopt",
+            f"task-{found.pk}": "task-found",
+            f"resolve-{lost.pk}": "not_accepted",
+        },
     )
 
     assert "Resolved 2 of 2 jobs that need attention." in page_text(page)
@@ -136,8 +146,16 @@ def test_generate_clips_shows_the_estimate_against_budgets_and_balance_then_queu
     erin = client_for(world.erin)
     prompts = [world.alpha.prompt, second]
 
-    page = act(erin, PROMPTS, "generate_clips", prompts,
-               options="1", duration="10", aspect_ratio="9:16", sound="yes")
+    page = act(
+        erin,
+        PROMPTS,
+        "generate_clips",
+        prompts,
+        options="1",
+        duration="10",
+        aspect_ratio="9:16",
+        sound="yes",
+    )
 
     text = page_text(page)
     plan = page.context["plan"]
@@ -148,8 +166,17 @@ def test_generate_clips_shows_the_estimate_against_budgets_and_balance_then_queu
     assert "1000 credits as last seen" in text and "these clips need 440" in text
     assert not GenerationJob.objects.filter(created_by=world.erin).exists()
 
-    page = act(erin, PROMPTS, "generate_clips", prompts,
-               options="1", duration="10", aspect_ratio="9:16", sound="yes", post="yes")
+    page = act(
+        erin,
+        PROMPTS,
+        "generate_clips",
+        prompts,
+        options="1",
+        duration="10",
+        aspect_ratio="9:16",
+        sound="yes",
+        post="yes",
+    )
 
     assert "Queued 2 clips (estimated $2.20)." in page_text(page)
     queued = GenerationJob.objects.filter(created_by=world.erin)
@@ -164,8 +191,16 @@ def test_generate_clips_over_budget_or_balance_queues_nothing(world):
     ProviderAccount.objects.create(provider="kie", credits_left=Decimal(10))
     erin = client_for(world.erin)
 
-    page = act(erin, PROMPTS, "generate_clips", [world.alpha.prompt], options="1", duration="10",
-               sound="yes", post="yes")
+    page = act(
+        erin,
+        PROMPTS,
+        "generate_clips",
+        [world.alpha.prompt],
+        options="1",
+        duration="10",
+        sound="yes",
+        post="yes",
+    )
 
     text = page_text(page)
     assert "The project&#x27;s monthly budget cannot cover this $1.1000 clip" in text
@@ -202,7 +237,9 @@ def test_the_ledger_totals_what_is_listed_and_filters_by_month(world, monkeypatc
     earlier = timezone.now() - datetime.timedelta(days=70)
     with monkeypatch.context() as patch:  # the ledger is append-only: written in the past
         patch.setattr(timezone, "now", lambda: earlier)
-        LedgerEntry.objects.create(project=project, kind=EntryKind.ADJUSTMENT, amount=Decimal("-0.20"))
+        LedgerEntry.objects.create(
+            project=project, kind=EntryKind.ADJUSTMENT, amount=Decimal("-0.20")
+        )
     erin = client_for(world.erin)
 
     page = erin.get(LEDGER)
@@ -255,9 +292,11 @@ def test_the_index_shows_a_pause_and_its_reason_and_the_credits(world):
 
 
 def test_the_owner_project_form_keeps_its_budget_fields(world):
-    data = form_data(client_for(world.olive).get(
-        reverse("admin:videos_project_change", args=[world.alpha.project.pk])
-    ))
+    data = form_data(
+        client_for(world.olive).get(
+            reverse("admin:videos_project_change", args=[world.alpha.project.pk])
+        )
+    )
     assert data["monthly_cap_usd"] == "50.0000"
 
 

@@ -95,17 +95,27 @@ def job_body(project: Project) -> dict[str, object]:
 CLIP_BYTES = bytes(range(256)) * 40  # stands in for an MP4: the API serves bytes, not probes
 
 
-def make_succeeded_job(project: Project, *, charge: str = "0.28", **fields: object) -> GenerationJob:
+def make_succeeded_job(
+    project: Project, *, charge: str = "0.28", **fields: object
+) -> GenerationJob:
     """A job as the pipeline leaves it when done: stored clip and poster, charge in the ledger."""
     job = make_job(project, state=JobState.SUCCEEDED, estimated_cost_usd=Decimal("0.28"), **fields)
     asset = Asset(
-        job=job, sha256=hashlib.sha256(CLIP_BYTES).hexdigest(), size_bytes=len(CLIP_BYTES),
-        duration_s=5.0, width=1280, height=720, fps=24.0, has_audio=False,
+        job=job,
+        sha256=hashlib.sha256(CLIP_BYTES).hexdigest(),
+        size_bytes=len(CLIP_BYTES),
+        duration_s=5.0,
+        width=1280,
+        height=720,
+        fps=24.0,
+        has_audio=False,
     )
     asset.file.save(f"{job.pk}.mp4", ContentFile(CLIP_BYTES), save=False)
     asset.poster.save(f"{job.pk}.jpg", ContentFile(b"\xff\xd8\xff poster"), save=False)
     asset.save()
-    LedgerEntry.objects.create(project=project, job=job, kind=EntryKind.CHARGE, amount=Decimal(charge))
+    LedgerEntry.objects.create(
+        project=project, job=job, kind=EntryKind.CHARGE, amount=Decimal(charge)
+    )
     return job
 
 

@@ -26,8 +26,13 @@ def test_a_username_and_password_get_the_users_token(alice):
 
 
 @pytest.mark.parametrize(
-    "body", [{"username": "alice", "password": "wrong"}, {"username": "nobody", "password": "x"},
-             {"username": "alice"}, {"username": "a\x00", "password": "x"}],
+    "body",
+    [
+        {"username": "alice", "password": "wrong"},
+        {"username": "nobody", "password": "x"},
+        {"username": "alice"},
+        {"username": "a\x00", "password": "x"},
+    ],
 )
 def test_wrong_credentials_get_no_token(alice, body):
     response = APIClient().post(TOKEN, body, format="json")
@@ -38,7 +43,9 @@ def test_wrong_credentials_get_no_token(alice, body):
 def test_an_inactive_user_gets_no_token(alice):
     alice.is_active = False
     alice.save()
-    response = APIClient().post(TOKEN, {"username": "alice", "password": "alice-pw-1"}, format="json")
+    response = APIClient().post(
+        TOKEN, {"username": "alice", "password": "alice-pw-1"}, format="json"
+    )
     assert response.status_code == 400
 
 
@@ -64,7 +71,8 @@ def test_session_login_works_for_the_browsable_api(client, alice):
 def test_teams_list_the_users_role_and_their_own_team(alice_api, vic_api, team, other_team):
     teams = alice_api.get("/api/v1/teams/").json()["results"]
     assert [(t["name"], t["role"], t["personal"]) for t in teams] == [
-        ("Alpha", "owner", False), ("alice's team", "owner", True)
+        ("Alpha", "owner", False),
+        ("alice's team", "owner", True),
     ]
     assert vic_api.get("/api/v1/teams/").json()["results"][0]["role"] == "viewer"
 
@@ -75,7 +83,10 @@ def members_url(team: Team) -> str:
 
 def test_members_see_the_member_list(vic_api, alice, vic, team):
     members = vic_api.get(members_url(team)).json()["results"]
-    assert sorted((m["username"], m["role"]) for m in members) == [("alice", "owner"), ("vic", "viewer")]
+    assert sorted((m["username"], m["role"]) for m in members) == [
+        ("alice", "owner"),
+        ("vic", "viewer"),
+    ]
 
 
 def test_an_owner_changes_and_removes_a_member(alice_api, team, erin):

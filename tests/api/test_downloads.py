@@ -38,9 +38,12 @@ def test_the_whole_clip_streams_with_its_checksum_as_etag(vic_api, project):
 
 @pytest.mark.parametrize(
     ("header", "first", "last"),
-    [("bytes=0-99", 0, 99), ("bytes=100-", 100, len(CLIP_BYTES) - 1),
-     ("bytes=-10", len(CLIP_BYTES) - 10, len(CLIP_BYTES) - 1),
-     ("bytes=10000-999999", 10000, len(CLIP_BYTES) - 1)],
+    [
+        ("bytes=0-99", 0, 99),
+        ("bytes=100-", 100, len(CLIP_BYTES) - 1),
+        ("bytes=-10", len(CLIP_BYTES) - 10, len(CLIP_BYTES) - 1),
+        ("bytes=10000-999999", 10000, len(CLIP_BYTES) - 1),
+    ],
 )
 def test_a_range_is_a_206_with_content_range(alice_api, project, header, first, last):
     job = make_succeeded_job(project)
@@ -71,7 +74,9 @@ def test_ranges_this_server_does_not_serve_get_the_whole_file(alice_api, project
 def test_if_range_with_another_version_gets_the_whole_file(alice_api, project):
     job = make_succeeded_job(project)
     stale = alice_api.get(video_url(job), HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE='"other"')
-    fresh = alice_api.get(video_url(job), HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=f'"{job.asset.sha256}"')
+    fresh = alice_api.get(
+        video_url(job), HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=f'"{job.asset.sha256}"'
+    )
     assert (stale.status_code, fresh.status_code) == (200, 206)
 
 

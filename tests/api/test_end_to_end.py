@@ -24,14 +24,27 @@ def test_token_project_job_video_and_spend_over_http(platform, alice, team):
     assert project.status_code == 201, project.text
     project_id = project.json()["id"]
 
-    estimate = api.post(f"{base}/estimate/", json={
-        "project": project_id, "kind": "text_to_video", "prompt": "A paper boat on a rainy street",
-        "duration": 5, "sound": True, "aspect_ratio": "9:16",
-    }).json()
+    estimate = api.post(
+        f"{base}/estimate/",
+        json={
+            "project": project_id,
+            "kind": "text_to_video",
+            "prompt": "A paper boat on a rainy street",
+            "duration": 5,
+            "sound": True,
+            "aspect_ratio": "9:16",
+        },
+    ).json()
     created = api.post(
         f"{base}/jobs/",
-        json={"project": project_id, "kind": "text_to_video", "prompt": "A paper boat on a rainy street",
-              "duration": 5, "sound": True, "aspect_ratio": "9:16"},
+        json={
+            "project": project_id,
+            "kind": "text_to_video",
+            "prompt": "A paper boat on a rainy street",
+            "duration": 5,
+            "sound": True,
+            "aspect_ratio": "9:16",
+        },
         headers={"Idempotency-Key": "trailer-shot-1"},
     )
     assert created.status_code == 201, created.text
@@ -40,7 +53,9 @@ def test_token_project_job_video_and_spend_over_http(platform, alice, team):
 
     def final() -> dict | None:
         job = api.get(job_url).json()
-        return job if job["state"] in ("succeeded", "failed", "canceled", "needs_attention") else None
+        return (
+            job if job["state"] in ("succeeded", "failed", "canceled", "needs_attention") else None
+        )
 
     job = eventually(final, timeout=30, interval=0.1, failure="the job never ended")
     assert job["state"] == "succeeded", job
@@ -68,8 +83,14 @@ def test_token_project_job_video_and_spend_over_http(platform, alice, team):
     # A retry of the same request after all this still names the same job.
     again = api.post(
         f"{base}/jobs/",
-        json={"project": project_id, "kind": "text_to_video", "prompt": "A paper boat on a rainy street",
-              "duration": 5, "sound": True, "aspect_ratio": "9:16"},
+        json={
+            "project": project_id,
+            "kind": "text_to_video",
+            "prompt": "A paper boat on a rainy street",
+            "duration": 5,
+            "sound": True,
+            "aspect_ratio": "9:16",
+        },
         headers={"Idempotency-Key": "trailer-shot-1"},
     )
     assert (again.status_code, again.json()["id"]) == (200, job["id"])

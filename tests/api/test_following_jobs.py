@@ -21,8 +21,13 @@ def test_wait_answers_as_soon_as_the_job_is_settled(platform, project, alice):
     api = requests.Session()
     api.headers["Authorization"] = f"Token {token.key}"
     platform.simulator.set_faults(slow={"rate": 1, "endpoints": ["recordInfo"]})
-    body = {"project": project.pk, "kind": "text_to_video", "prompt": "Waves at night",
-            "duration": 5, "sound": False}
+    body = {
+        "project": project.pk,
+        "kind": "text_to_video",
+        "prompt": "Waves at night",
+        "duration": 5,
+        "sound": False,
+    }
     created = api.post(f"{platform.url}/api/v1/jobs/", json=body, timeout=30).json()
     started = time.monotonic()
     job = api.get(f"{platform.url}/api/v1/jobs/{created['id']}/?wait=30", timeout=40).json()
@@ -57,7 +62,9 @@ def test_a_wait_outside_0_to_60_seconds_is_refused(alice_api, project, wait):
 
 
 def test_the_list_takes_states_separated_by_commas_or_repeated(alice_api, project):
-    queued, submitting, _settled = (make_job(project, state=s) for s in ("queued", "submitting", "succeeded"))
+    queued, submitting, _settled = (
+        make_job(project, state=s) for s in ("queued", "submitting", "succeeded")
+    )
     for query in ("state=queued,submitting", "state=queued&state=submitting"):
         ids = {row["id"] for row in alice_api.get(f"/api/v1/jobs/?{query}").json()["results"]}
         assert ids == {str(queued.pk), str(submitting.pk)}
@@ -66,7 +73,12 @@ def test_the_list_takes_states_separated_by_commas_or_repeated(alice_api, projec
 def test_every_answer_says_how_much_of_its_rate_is_left(alice_api, project, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"user": "5/min", "team": None, "token": None, "job_read": "100/min"},
+        "DEFAULT_THROTTLE_RATES": {
+            "user": "5/min",
+            "team": None,
+            "token": None,
+            "job_read": "100/min",
+        },
     }
     first = alice_api.get("/api/v1/projects/")
     second = alice_api.get("/api/v1/projects/")
@@ -78,7 +90,12 @@ def test_every_answer_says_how_much_of_its_rate_is_left(alice_api, project, sett
 def test_polling_a_job_does_not_use_up_the_users_other_requests(alice_api, project, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"user": "3/min", "team": None, "token": None, "job_read": "50/min"},
+        "DEFAULT_THROTTLE_RATES": {
+            "user": "3/min",
+            "team": None,
+            "token": None,
+            "job_read": "50/min",
+        },
     }
     job = make_job(project)
     for _ in range(10):

@@ -25,9 +25,16 @@ def generated_client(platform, tmp_path, monkeypatch):
     schema = tmp_path / "schema.json"
     schema.write_bytes(requests.get(f"{platform.url}/api/schema/?format=json", timeout=30).content)
     generate = [
-        str(Path(sys.executable).with_name("openapi-python-client")), "generate",
-        "--path", str(schema), "--meta", "none", "--config", str(CONFIG),
-        "--output-path", str(tmp_path / "reelforge_client"),
+        str(Path(sys.executable).with_name("openapi-python-client")),
+        "generate",
+        "--path",
+        str(schema),
+        "--meta",
+        "none",
+        "--config",
+        str(CONFIG),
+        "--output-path",
+        str(tmp_path / "reelforge_client"),
     ]
     done = subprocess.run(generate, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

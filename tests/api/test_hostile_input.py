@@ -19,7 +19,12 @@ def test_digits_that_are_not_ascii_are_not_ids(alice_api, job_body, value):
     response = alice_api.post(JOBS, {**job_body, "project": value})
     assert response.status_code == 400
     assert "project" in errors(response)
-    assert alice_api.post("/api/v1/prompts/", {"project": value, "title": "t", "text": "t"}).status_code == 400
+    assert (
+        alice_api.post(
+            "/api/v1/prompts/", {"project": value, "title": "t", "text": "t"}
+        ).status_code
+        == 400
+    )
 
 
 def test_json_nested_too_deeply_is_a_parse_error():
@@ -71,7 +76,10 @@ def test_batch_keys_differing_only_in_case_are_different_keys(alice_api, job_bod
 def test_the_login_rate_cannot_be_dodged_with_forwarded_for(settings, alice):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "token": "2/min"},
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "token": "2/min",
+        },
     }
     client = APIClient()
     codes = [
@@ -94,8 +102,9 @@ def test_a_post_without_the_trailing_slash_creates_the_job_too(alice_api, job_bo
 
 
 def test_every_route_answers_without_its_trailing_slash(alice_api, alice):
-    token = alice_api.post("/api/v1/auth/token", {"username": "alice", "password": "alice-pw-1"},
-                           format="json")
+    token = alice_api.post(
+        "/api/v1/auth/token", {"username": "alice", "password": "alice-pw-1"}, format="json"
+    )
     assert token.status_code == 200 and "token" in token.json()
     assert alice_api.get("/api/v1/projects").status_code == 200
 
@@ -118,5 +127,6 @@ def test_a_server_error_under_the_api_is_json(alice_api, monkeypatch):
     response = alice_api.get("/api/v1/projects/")
     assert response.status_code == 500
     assert response.json() == {
-        "code": "server_error", "detail": "The server failed to answer; try again later."
+        "code": "server_error",
+        "detail": "The server failed to answer; try again later.",
     }

@@ -72,8 +72,12 @@ def test_a_job_can_use_a_saved_prompt_version(alice_api, alice, project):
 def test_image_to_video_accepts_an_uploaded_image(alice_api, project):
     response = alice_api.post(
         JOBS,
-        {"project": project.pk, "kind": "image_to_video", "prompt": "It starts to rain",
-         "image": png()},
+        {
+            "project": project.pk,
+            "kind": "image_to_video",
+            "prompt": "It starts to rain",
+            "image": png(),
+        },
         format="multipart",
     )
 
@@ -89,7 +93,8 @@ def test_a_multipart_job_without_sound_field_takes_the_project_default(alice_api
     project.save()
 
     response = alice_api.post(
-        JOBS, {"project": project.pk, "kind": "image_to_video", "prompt": "Rain", "image": png()},
+        JOBS,
+        {"project": project.pk, "kind": "image_to_video", "prompt": "Rain", "image": png()},
         format="multipart",
     )
 
@@ -99,8 +104,12 @@ def test_a_multipart_job_without_sound_field_takes_the_project_default(alice_api
 def test_image_to_video_accepts_a_public_image_url(alice_api, project, public_resolver):
     response = alice_api.post(
         JOBS,
-        {"project": project.pk, "kind": "image_to_video", "prompt": "It starts to rain",
-         "image_url": "https://images.example.com/still.png"},
+        {
+            "project": project.pk,
+            "kind": "image_to_video",
+            "prompt": "It starts to rain",
+            "image_url": "https://images.example.com/still.png",
+        },
     )
 
     assert response.status_code == 201, response.json()
@@ -125,7 +134,9 @@ def test_image_to_video_accepts_a_public_image_url(alice_api, project, public_re
         ({"image_url": "https://images.example.com/a.png"}, "image"),
     ],
 )
-def test_invalid_input_is_refused_field_by_field(alice_api, job_body, public_resolver, change, field):
+def test_invalid_input_is_refused_field_by_field(
+    alice_api, job_body, public_resolver, change, field
+):
     response = alice_api.post(JOBS, {**job_body, **change})
 
     assert response.status_code == 400
@@ -161,7 +172,9 @@ def test_a_prompt_version_of_another_project_is_refused(alice_api, team, project
     assert "prompt_version" in errors(response)
 
 
-def test_another_teams_project_or_prompt_is_refused_as_if_missing(alice_api, bob, other_project, job_body):
+def test_another_teams_project_or_prompt_is_refused_as_if_missing(
+    alice_api, bob, other_project, job_body
+):
     version = PromptVersion.objects.create(
         prompt=Prompt.objects.create(project=other_project, title="Secret"), number=1, text="B"
     )
@@ -174,14 +187,14 @@ def test_another_teams_project_or_prompt_is_refused_as_if_missing(alice_api, bob
 
     del job_body["prompt"]
     response = alice_api.post(JOBS, {**job_body, "prompt_version": version.pk})
-    assert errors(response) == {
-        "prompt_version": ["No prompt version with this id in your teams."]
-    }
+    assert errors(response) == {"prompt_version": ["No prompt version with this id in your teams."]}
     assert not GenerationJob.objects.exists()
 
 
 def test_image_to_video_needs_an_image(alice_api, project):
-    response = alice_api.post(JOBS, {"project": project.pk, "kind": "image_to_video", "prompt": "Rain"})
+    response = alice_api.post(
+        JOBS, {"project": project.pk, "kind": "image_to_video", "prompt": "Rain"}
+    )
     assert response.status_code == 400
     assert "image" in errors(response)
 
@@ -189,8 +202,12 @@ def test_image_to_video_needs_an_image(alice_api, project):
 def test_an_upload_that_is_not_an_image_is_refused(alice_api, project):
     response = alice_api.post(
         JOBS,
-        {"project": project.pk, "kind": "image_to_video", "prompt": "Rain",
-         "image": png("still.png", b"%PDF-1.7 not an image")},
+        {
+            "project": project.pk,
+            "kind": "image_to_video",
+            "prompt": "Rain",
+            "image": png("still.png", b"%PDF-1.7 not an image"),
+        },
         format="multipart",
     )
     assert response.status_code == 400
@@ -201,7 +218,12 @@ def test_an_image_over_10_mb_is_refused(alice_api, project):
     big = PNG_BYTES + b"\0" * (10 * 1024 * 1024)
     response = alice_api.post(
         JOBS,
-        {"project": project.pk, "kind": "image_to_video", "prompt": "Rain", "image": png("big.png", big)},
+        {
+            "project": project.pk,
+            "kind": "image_to_video",
+            "prompt": "Rain",
+            "image": png("big.png", big),
+        },
         format="multipart",
     )
     assert response.status_code == 400
@@ -211,8 +233,13 @@ def test_an_image_over_10_mb_is_refused(alice_api, project):
 def test_an_image_and_an_image_url_together_are_refused(alice_api, project, public_resolver):
     response = alice_api.post(
         JOBS,
-        {"project": project.pk, "kind": "image_to_video", "prompt": "Rain", "image": png(),
-         "image_url": "https://images.example.com/a.png"},
+        {
+            "project": project.pk,
+            "kind": "image_to_video",
+            "prompt": "Rain",
+            "image": png(),
+            "image_url": "https://images.example.com/a.png",
+        },
         format="multipart",
     )
     assert response.status_code == 400
@@ -320,18 +347,27 @@ def test_the_same_key_with_another_body_is_a_conflict(alice_api, job_body):
 
 def test_keys_belong_to_a_team(alice_api, bob_api, other_project, job_body):
     mine = alice_api.post(JOBS, job_body, HTTP_IDEMPOTENCY_KEY="order-17")
-    theirs = bob_api.post(JOBS, {**job_body, "project": other_project.pk}, HTTP_IDEMPOTENCY_KEY="order-17")
+    theirs = bob_api.post(
+        JOBS, {**job_body, "project": other_project.pk}, HTTP_IDEMPOTENCY_KEY="order-17"
+    )
     assert (mine.status_code, theirs.status_code) == (201, 201)
     assert mine.json()["id"] != theirs.json()["id"]
 
 
 def test_an_uploaded_image_is_compared_by_its_bytes(alice_api, project):
     body = {"project": project.pk, "kind": "image_to_video", "prompt": "Rain"}
-    first = alice_api.post(JOBS, {**body, "image": png()}, format="multipart", HTTP_IDEMPOTENCY_KEY="i")
-    same = alice_api.post(JOBS, {**body, "image": png("renamed.png")}, format="multipart",
-                          HTTP_IDEMPOTENCY_KEY="i")
-    other = alice_api.post(JOBS, {**body, "image": png("x.png", PNG_BYTES + b"\0")},
-                           format="multipart", HTTP_IDEMPOTENCY_KEY="i")
+    first = alice_api.post(
+        JOBS, {**body, "image": png()}, format="multipart", HTTP_IDEMPOTENCY_KEY="i"
+    )
+    same = alice_api.post(
+        JOBS, {**body, "image": png("renamed.png")}, format="multipart", HTTP_IDEMPOTENCY_KEY="i"
+    )
+    other = alice_api.post(
+        JOBS,
+        {**body, "image": png("x.png", PNG_BYTES + b"\0")},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="i",
+    )
 
     assert (first.status_code, same.status_code, other.status_code) == (201, 200, 409)
     assert same.json()["id"] == first.json()["id"]
@@ -357,7 +393,8 @@ def test_a_malformed_idempotency_key_is_refused(alice_api, job_body, key):
 
 def test_a_batch_creates_every_job(alice_api, job_body):
     response = alice_api.post(
-        f"{JOBS}batch/", {"jobs": [job_body, {**job_body, "duration": 10}, {**job_body, "sound": True}]}
+        f"{JOBS}batch/",
+        {"jobs": [job_body, {**job_body, "duration": 10}, {**job_body, "sound": True}]},
     )
 
     assert response.status_code == 201, response.json()
@@ -369,7 +406,14 @@ def test_a_batch_creates_every_job(alice_api, job_body):
 def test_one_invalid_job_saves_none_and_names_each_error(alice_api, job_body):
     response = alice_api.post(
         f"{JOBS}batch/",
-        {"jobs": [job_body, {**job_body, "prompt": "x" * 1001}, job_body, {**job_body, "duration": 7}]},
+        {
+            "jobs": [
+                job_body,
+                {**job_body, "prompt": "x" * 1001},
+                job_body,
+                {**job_body, "duration": 7},
+            ]
+        },
     )
 
     assert response.status_code == 400
@@ -421,12 +465,16 @@ def test_a_batch_of_100_is_accepted(alice_api, project, job_body):
     assert GenerationJob.objects.count() == 100
 
 
-def test_a_batch_needs_an_editor_in_every_team_it_reaches(alice_api, team, bob, other_project, job_body):
+def test_a_batch_needs_an_editor_in_every_team_it_reaches(
+    alice_api, team, bob, other_project, job_body
+):
     from tests.fixtures.data import make_member
     from videos.models import Membership, Role
 
     Membership.objects.create(user=bob, team=team, role=Role.VIEWER)
-    response = alice_api.post(f"{JOBS}batch/", {"jobs": [job_body, {**job_body, "project": other_project.pk}]})
+    response = alice_api.post(
+        f"{JOBS}batch/", {"jobs": [job_body, {**job_body, "project": other_project.pk}]}
+    )
     assert response.status_code == 400  # alice is not in Beta: the project is not found
     from tests.api.conftest import client_for
 
@@ -490,7 +538,9 @@ def test_the_list_filters_by_project_state_kind_and_time(alice_api, team, projec
     queued = make_job(project)
     failed = make_job(project, state=JobState.FAILED)
     image = make_job(second, kind=Kind.IMAGE_TO_VIDEO, source_image_url="https://x.example/a.png")
-    GenerationJob.objects.filter(pk=queued.pk).update(created=timezone.now() - datetime.timedelta(days=3))
+    GenerationJob.objects.filter(pk=queued.pk).update(
+        created=timezone.now() - datetime.timedelta(days=3)
+    )
 
     def ids(query: str) -> set[str]:
         response = alice_api.get(f"{JOBS}?{query}")
@@ -525,16 +575,27 @@ def test_a_job_in_detail_has_events_cost_and_asset(alice_api, project):
     asset = body["asset"]
     assert asset["url"] == f"http://testserver/api/v1/jobs/{job.pk}/video/"
     assert asset["poster_url"] == f"http://testserver/api/v1/jobs/{job.pk}/poster/"
-    assert (asset["width"], asset["height"], asset["duration_s"], asset["has_audio"]) == (1280, 720, 5.0, False)
+    assert (asset["width"], asset["height"], asset["duration_s"], asset["has_audio"]) == (
+        1280,
+        720,
+        5.0,
+        False,
+    )
     assert asset["sha256"] == job.asset.sha256 and asset["size_bytes"] == job.asset.size_bytes
 
 
 def test_a_failed_job_says_why(alice_api, project):
     job = make_job(
-        project, state=JobState.FAILED, provider_error_code="501",
-        provider_error_message="Content policy", state_reason="Generation failed: Content policy",
+        project,
+        state=JobState.FAILED,
+        provider_error_code="501",
+        provider_error_message="Content policy",
+        state_reason="Generation failed: Content policy",
     )
-    assert alice_api.get(f"{JOBS}{job.pk}/").json()["error"] == {"code": "501", "message": "Content policy"}
+    assert alice_api.get(f"{JOBS}{job.pk}/").json()["error"] == {
+        "code": "501",
+        "message": "Content policy",
+    }
 
 
 @pytest.mark.parametrize("suffix", ["", "cancel/", "retry/", "video/", "poster/"])
@@ -546,7 +607,9 @@ def test_another_teams_job_is_not_found(alice_api, other_project, suffix):
     assert str(job.pk) not in response.content.decode()
 
 
-@pytest.mark.parametrize("job_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000", "1" * 300])
+@pytest.mark.parametrize(
+    "job_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000", "1" * 300]
+)
 def test_unknown_job_ids_are_not_found(alice_api, job_id):
     response = alice_api.get(f"{JOBS}{job_id}/")
     assert response.status_code == 404
@@ -648,8 +711,12 @@ def test_prompts_show_their_current_version_id(erin_api, two_prompts):
 def test_an_image_to_video_job_reports_no_aspect_ratio_and_refuses_one(
     erin_api, project, public_resolver
 ):
-    body = {"project": project.pk, "kind": "image_to_video", "prompt": "The boat drifts",
-            "image_url": "https://images.example.com/boat.png"}
+    body = {
+        "project": project.pk,
+        "kind": "image_to_video",
+        "prompt": "The boat drifts",
+        "image_url": "https://images.example.com/boat.png",
+    }
     created = erin_api.post(JOBS, body, format="json")
     assert created.status_code == 201, created.json()
     assert created.json()["aspect_ratio"] is None

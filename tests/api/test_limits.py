@@ -29,7 +29,8 @@ def test_an_upload_over_the_limit_is_refused(alice_api, project):
 
     huge = SimpleUploadedFile("huge.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (12 * 1024 * 1024))
     response = alice_api.post(
-        "/api/v1/jobs/", {"project": project.pk, "kind": "image_to_video", "prompt": "Rain", "image": huge},
+        "/api/v1/jobs/",
+        {"project": project.pk, "kind": "image_to_video", "prompt": "Rain", "image": huge},
         format="multipart",
     )
     assert response.status_code == 413
@@ -104,17 +105,33 @@ def test_the_schema_documents_every_operation(client):
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert set(paths) == {
-        "/api/v1/auth/token/", "/api/v1/tokens/", "/api/v1/tokens/{token_id}/",
-        "/api/v1/teams/", "/api/v1/teams/{team_id}/members/",
-        "/api/v1/teams/{team_id}/members/{user_id}/", "/api/v1/projects/",
-        "/api/v1/projects/{project_id}/", "/api/v1/prompts/", "/api/v1/prompts/{prompt_id}/",
-        "/api/v1/prompts/{prompt_id}/versions/", "/api/v1/jobs/", "/api/v1/jobs/batch/",
-        "/api/v1/jobs/{job_id}/", "/api/v1/jobs/{job_id}/cancel/", "/api/v1/jobs/{job_id}/retry/",
-        "/api/v1/jobs/{job_id}/video/", "/api/v1/jobs/{job_id}/poster/",
-        "/api/v1/jobs/{job_id}/video-url/", "/api/v1/estimate/",
-        "/api/v1/spend/", "/api/v1/teams/{team_id}/leave/", "/api/v1/teams/{team_id}/invitations/",
-        "/api/v1/teams/{team_id}/invitations/{invitation_id}/", "/api/v1/invitations/",
-        "/api/v1/invitations/{invitation_id}/accept/", "/api/v1/invitations/{invitation_id}/decline/",
+        "/api/v1/auth/token/",
+        "/api/v1/tokens/",
+        "/api/v1/tokens/{token_id}/",
+        "/api/v1/teams/",
+        "/api/v1/teams/{team_id}/members/",
+        "/api/v1/teams/{team_id}/members/{user_id}/",
+        "/api/v1/projects/",
+        "/api/v1/projects/{project_id}/",
+        "/api/v1/prompts/",
+        "/api/v1/prompts/{prompt_id}/",
+        "/api/v1/prompts/{prompt_id}/versions/",
+        "/api/v1/jobs/",
+        "/api/v1/jobs/batch/",
+        "/api/v1/jobs/{job_id}/",
+        "/api/v1/jobs/{job_id}/cancel/",
+        "/api/v1/jobs/{job_id}/retry/",
+        "/api/v1/jobs/{job_id}/video/",
+        "/api/v1/jobs/{job_id}/poster/",
+        "/api/v1/jobs/{job_id}/video-url/",
+        "/api/v1/estimate/",
+        "/api/v1/spend/",
+        "/api/v1/teams/{team_id}/leave/",
+        "/api/v1/teams/{team_id}/invitations/",
+        "/api/v1/teams/{team_id}/invitations/{invitation_id}/",
+        "/api/v1/invitations/",
+        "/api/v1/invitations/{invitation_id}/accept/",
+        "/api/v1/invitations/{invitation_id}/decline/",
     }
     create = paths["/api/v1/jobs/"]["post"]
     assert {"201", "200", "400", "402", "403", "409", "413", "429"} <= set(create["responses"])

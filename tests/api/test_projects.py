@@ -21,9 +21,13 @@ PROJECTS = "/api/v1/projects/"
 
 def test_the_list_holds_the_users_projects_with_their_money(alice_api, project, other_project):
     job = make_job(project, estimated_cost_usd=Decimal("0.55"))
-    LedgerEntry.objects.create(project=project, job=job, kind=EntryKind.RESERVE, amount=Decimal("0.55"))
+    LedgerEntry.objects.create(
+        project=project, job=job, kind=EntryKind.RESERVE, amount=Decimal("0.55")
+    )
     done = make_job(project)
-    LedgerEntry.objects.create(project=project, job=done, kind=EntryKind.CHARGE, amount=Decimal("0.28"))
+    LedgerEntry.objects.create(
+        project=project, job=done, kind=EntryKind.CHARGE, amount=Decimal("0.28")
+    )
 
     results = alice_api.get(PROJECTS).json()["results"]
 
@@ -79,12 +83,18 @@ def test_an_editor_creates_a_project_in_a_team(erin_api, team):
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["team"] == team.pk
-    assert (body["default_duration"], body["default_aspect_ratio"], body["default_sound"]) == (10, "9:16", False)
+    assert (body["default_duration"], body["default_aspect_ratio"], body["default_sound"]) == (
+        10,
+        "9:16",
+        False,
+    )
     assert body["monthly_budget_usd"] is None
 
 
 def test_an_owner_creates_a_project_with_a_budget(alice_api, team):
-    response = alice_api.post(PROJECTS, {"name": "Spring", "team": team.pk, "monthly_budget_usd": "25.5"})
+    response = alice_api.post(
+        PROJECTS, {"name": "Spring", "team": team.pk, "monthly_budget_usd": "25.5"}
+    )
     assert response.status_code == 201
     assert response.json()["monthly_budget_usd"] == "25.5000"
     assert Budget.objects.get(project_id=response.json()["id"]).monthly_cap_usd == Decimal("25.5")
@@ -105,9 +115,16 @@ def test_a_project_in_another_team_cannot_be_created(alice_api, other_team):
 
 @pytest.mark.parametrize(
     "body",
-    [{"name": ""}, {"name": "x" * 201}, {"name": "A", "default_duration": 7},
-     {"name": "A", "default_aspect_ratio": "4:3"}, {"name": "A", "monthly_budget_usd": "-1"},
-     {"name": "A", "monthly_budget_usd": "NaN"}, {"name": "A", "monthly_budget_usd": "1e20"}, {}],
+    [
+        {"name": ""},
+        {"name": "x" * 201},
+        {"name": "A", "default_duration": 7},
+        {"name": "A", "default_aspect_ratio": "4:3"},
+        {"name": "A", "monthly_budget_usd": "-1"},
+        {"name": "A", "monthly_budget_usd": "NaN"},
+        {"name": "A", "monthly_budget_usd": "1e20"},
+        {},
+    ],
 )
 def test_invalid_projects_are_refused(alice_api, project, body):
     response = alice_api.post(PROJECTS, body)
@@ -135,7 +152,9 @@ def test_malformed_project_ids_are_not_found(alice_api, project_id):
 
 
 def test_an_editor_changes_name_and_defaults(erin_api, project):
-    response = erin_api.patch(f"{PROJECTS}{project.pk}/", {"name": "Relaunch", "default_sound": True})
+    response = erin_api.patch(
+        f"{PROJECTS}{project.pk}/", {"name": "Relaunch", "default_sound": True}
+    )
     assert response.status_code == 200
     project.refresh_from_db()
     assert (project.name, project.default_sound) == ("Relaunch", True)
@@ -146,7 +165,9 @@ def test_only_owners_change_the_budget(alice_api, erin_api, vic_api, project):
     assert vic_api.patch(url, {"name": "x"}).status_code == 403
     assert erin_api.patch(url, {"monthly_budget_usd": "99"}).status_code == 403
 
-    assert alice_api.patch(url, {"monthly_budget_usd": "99"}).json()["monthly_budget_usd"] == "99.0000"
+    assert (
+        alice_api.patch(url, {"monthly_budget_usd": "99"}).json()["monthly_budget_usd"] == "99.0000"
+    )
     assert alice_api.patch(url, {"monthly_budget_usd": None}).json()["monthly_budget_usd"] is None
     assert not Budget.objects.filter(project=project).exists()
 

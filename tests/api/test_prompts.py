@@ -20,7 +20,10 @@ def prompt(alice_api, project) -> dict:
 
 def test_a_new_prompt_has_version_1(prompt, project):
     assert (prompt["project"], prompt["title"], prompt["text"], prompt["version"]) == (
-        project.pk, "Fox", "A red fox", 1,
+        project.pk,
+        "Fox",
+        "A red fox",
+        1,
     )
 
 
@@ -32,14 +35,18 @@ def test_new_text_makes_a_version_and_keeps_the_old(alice_api, erin_api, prompt)
     assert (renamed["title"], renamed["version"]) == ("Dawn fox", 2)
 
     versions = alice_api.get(f"{url}versions/").json()["results"]
-    assert [(v["number"], v["text"]) for v in versions] == [(2, "A red fox at dawn"), (1, "A red fox")]
+    assert [(v["number"], v["text"]) for v in versions] == [
+        (2, "A red fox at dawn"),
+        (1, "A red fox"),
+    ]
     assert versions[0]["created_by"] == "erin"
 
 
 def test_a_version_can_be_used_for_a_job(alice_api, prompt, project):
     version = alice_api.get(f"{PROMPTS}{prompt['id']}/versions/").json()["results"][0]
     response = alice_api.post(
-        "/api/v1/jobs/", {"project": project.pk, "kind": "text_to_video", "prompt_version": version["id"]}
+        "/api/v1/jobs/",
+        {"project": project.pk, "kind": "text_to_video", "prompt_version": version["id"]},
     )
     assert response.status_code == 201
     assert response.json()["prompt"] == "A red fox"
@@ -50,14 +57,21 @@ def test_prompts_filter_by_project(alice_api, prompt, team):
 
     other = Project.objects.create(team=team, name="Other")
     alice_api.post(PROMPTS, {"project": other.pk, "title": "Owl", "text": "An owl"})
-    assert [p["title"] for p in alice_api.get(f"{PROMPTS}?project={other.pk}").json()["results"]] == ["Owl"]
+    assert [
+        p["title"] for p in alice_api.get(f"{PROMPTS}?project={other.pk}").json()["results"]
+    ] == ["Owl"]
     assert len(alice_api.get(PROMPTS).json()["results"]) == 2
     assert alice_api.get(f"{PROMPTS}?project=abc").status_code == 400
 
 
 @pytest.mark.parametrize(
-    "body", [{"title": "T", "text": "x" * 1001}, {"title": "T", "text": "  "}, {"title": "", "text": "A"},
-             {"title": "T"}],
+    "body",
+    [
+        {"title": "T", "text": "x" * 1001},
+        {"title": "T", "text": "  "},
+        {"title": "", "text": "A"},
+        {"title": "T"},
+    ],
 )
 def test_invalid_prompts_are_refused(alice_api, project, body):
     response = alice_api.post(PROMPTS, {"project": project.pk, **body})
@@ -75,7 +89,9 @@ def test_viewers_read_prompts_but_cannot_write(vic_api, prompt, project):
     url = f"{PROMPTS}{prompt['id']}/"
     assert vic_api.get(url).status_code == 200
     assert vic_api.patch(url, {"text": "Changed"}).status_code == 403
-    assert vic_api.post(PROMPTS, {"project": project.pk, "title": "T", "text": "A"}).status_code == 403
+    assert (
+        vic_api.post(PROMPTS, {"project": project.pk, "title": "T", "text": "A"}).status_code == 403
+    )
     assert PromptVersion.objects.count() == 1
 
 

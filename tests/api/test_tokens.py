@@ -50,7 +50,9 @@ def test_a_token_needs_a_name(alice_api):
 
 
 def test_the_login_token_endpoint_keeps_working_with_bearer(alice):
-    token = APIClient().post(
-        "/api/v1/auth/token/", {"username": "alice", "password": "alice-pw-1"}, format="json"
-    ).json()["token"]
+    token = (
+        APIClient()
+        .post("/api/v1/auth/token/", {"username": "alice", "password": "alice-pw-1"}, format="json")
+        .json()["token"]
+    )
     assert with_header(f"Bearer {token}").get("/api/v1/projects/").status_code == 200

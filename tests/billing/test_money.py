@@ -27,7 +27,10 @@ pytestmark = pytest.mark.django_db
 
 def test_the_newest_price_in_force_applies(db):
     Price.objects.create(
-        duration=5, sound=False, usd=Decimal("0.30"), credits=60,
+        duration=5,
+        sound=False,
+        usd=Decimal("0.30"),
+        credits=60,
         effective_from=datetime.date(2099, 1, 1),
     )
     assert price_for(duration=5, sound=False).usd == Decimal("0.28")
@@ -146,9 +149,7 @@ def test_the_money_of_many_projects_is_each_ones_money(
     _entry(uncapped, EntryKind.CHARGE, "0.28", make_job(uncapped, state=JobState.SUCCEEDED))
     make_job(uncapped, estimated_cost_usd=Decimal("0.55"))
     idle = Project.objects.create(team=team, name="Idle")
-    billing.budget_set(
-        project=idle, monthly_cap_usd=Decimal("5"), warning_threshold=Decimal("0.5")
-    )
+    billing.budget_set(project=idle, monthly_cap_usd=Decimal("5"), warning_threshold=Decimal("0.5"))
     projects = [launch, uncapped, idle]
 
     def money(month: datetime.date, cap: str | None, warn: str | None, *usd: str) -> ProjectMoney:
@@ -165,13 +166,21 @@ def test_the_money_of_many_projects_is_each_ones_money(
     this, previous = now.date().replace(day=1), last_month.date().replace(day=1)
     with django_assert_num_queries(1):
         projects_money(projects)
-    assert projects_money(projects) == {
-        launch.pk: money(this, "10", "0.80", "0.45", "1.11", "1.38"),
-        uncapped.pk: money(this, None, None, "0.28", "0", "0.55"),
-        idle.pk: money(this, "5", "0.5", "0", "0", "0"),
-    } == {p.pk: project_money(p) for p in projects}
-    assert projects_money(projects, month=previous) == {
-        launch.pk: money(previous, "10", "0.80", "1.30", "1.11", "1.38"),
-        uncapped.pk: money(previous, None, None, "0", "0", "0.55"),
-        idle.pk: money(previous, "5", "0.5", "0", "0", "0"),
-    } == {p.pk: project_money(p, month=previous) for p in projects}
+    assert (
+        projects_money(projects)
+        == {
+            launch.pk: money(this, "10", "0.80", "0.45", "1.11", "1.38"),
+            uncapped.pk: money(this, None, None, "0.28", "0", "0.55"),
+            idle.pk: money(this, "5", "0.5", "0", "0", "0"),
+        }
+        == {p.pk: project_money(p) for p in projects}
+    )
+    assert (
+        projects_money(projects, month=previous)
+        == {
+            launch.pk: money(previous, "10", "0.80", "1.30", "1.11", "1.38"),
+            uncapped.pk: money(previous, None, None, "0", "0", "0.55"),
+            idle.pk: money(previous, "5", "0.5", "0", "0", "0"),
+        }
+        == {p.pk: project_money(p, month=previous) for p in projects}
+    )

@@ -84,7 +84,11 @@ def run_with_settings(code: str, **env: str) -> subprocess.CompletedProcess[str]
     clean.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
     script = "import django, json\ndjango.setup()\n" + textwrap.dedent(code)
     return subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True,
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
 
@@ -102,10 +106,16 @@ SIMULATOR_URL = "http://127.0.0.1:8765"
 
 def test_the_readme_lists_every_variable_the_settings_read():
     reads = names_read_by_settings()
-    assert not reads.unnamed, f"name each variable with a literal so it can be listed: {reads.unnamed}"
+    assert not reads.unnamed, (
+        f"name each variable with a literal so it can be listed: {reads.unnamed}"
+    )
     readme = names_in_readme_table()
-    assert not reads.names - readme, f"add to README.md's configuration table: {sorted(reads.names - readme)}"
-    assert not readme - reads.names, f"README.md lists variables nothing reads: {sorted(readme - reads.names)}"
+    assert not reads.names - readme, (
+        f"add to README.md's configuration table: {sorted(reads.names - readme)}"
+    )
+    assert not readme - reads.names, (
+        f"README.md lists variables nothing reads: {sorted(readme - reads.names)}"
+    )
 
 
 def test_production_refuses_to_start_without_a_secret_key():
@@ -131,7 +141,11 @@ def test_production_refuses_to_start_without_a_provider_key():
 def test_manage_py_check_says_what_to_set_without_a_provider_key():
     clean = {k: v for k, v in os.environ.items() if k not in SWITCHES}
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **NO_PROVIDER_KEY},
     )
     assert result.returncode != 0
@@ -171,7 +185,8 @@ def test_the_simulator_port_moves_the_simulator_and_the_urls_that_reach_it():
         options = vars(Command().create_parser('manage.py', 'kie_simulator').parse_args([]))
         print(json.dumps({'url': settings.KIE_BASE_URL, 'port': options['port']}))
         """,
-        DEBUG="true", KIE_SIMULATOR_PORT="9876",
+        DEBUG="true",
+        KIE_SIMULATOR_PORT="9876",
     )
     assert found == {"url": "http://127.0.0.1:9876", "port": 9876}
 
@@ -183,7 +198,10 @@ def test_the_provider_client_takes_its_timeouts_from_the_environment():
         p = KieProvider.from_settings()
         print(json.dumps([p.connect_timeout, p.read_timeout, p.max_callback_skew, p.base_url]))
         """,
-        KIE_CONNECT_TIMEOUT="2.5", KIE_READ_TIMEOUT="12", KIE_WEBHOOK_MAX_SKEW="60", **PRODUCTION,
+        KIE_CONNECT_TIMEOUT="2.5",
+        KIE_READ_TIMEOUT="12",
+        KIE_WEBHOOK_MAX_SKEW="60",
+        **PRODUCTION,
     )
     assert found == [2.5, 12.0, 60.0, "https://api.kie.ai"]
 
@@ -313,8 +331,11 @@ print(json.dumps({'broker': type(broker).__name__, 'got': task[0][1] if task els
 def test_default_broker_is_the_orm(tmp_path):
     db = f"sqlite:///{tmp_path / 'broker.sqlite3'}"
     migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "django_q", "-v0"], cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": db, "DEBUG": "true"}, capture_output=True, text=True,
+        [sys.executable, "manage.py", "migrate", "django_q", "-v0"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": db, "DEBUG": "true"},
+        capture_output=True,
+        text=True,
     )
     assert migrate.returncode == 0, migrate.stderr
     found = probe(BROKER_ROUND_TRIP, DATABASE_URL=db, **PRODUCTION)

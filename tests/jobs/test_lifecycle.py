@@ -32,7 +32,10 @@ S = JobState
 
 
 def create(project, **fields) -> GenerationJob:
-    values: dict[str, Any] = {"kind": Kind.TEXT_TO_VIDEO, "prompt": "A paper boat on a rainy street"}
+    values: dict[str, Any] = {
+        "kind": Kind.TEXT_TO_VIDEO,
+        "prompt": "A paper boat on a rainy street",
+    }
     values.update(fields)
     return jobs.job_create(project=project, by=None, **values)
 
@@ -289,7 +292,9 @@ def test_retry_makes_a_new_attempt_with_its_own_history(platform, project):
 
 def test_a_stale_submission_needs_attention_and_is_never_resent(platform, project):
     job = make_job(project, state=S.SUBMITTING)
-    GenerationJob.objects.filter(pk=job.pk).update(updated=timezone.now() - datetime.timedelta(hours=1))
+    GenerationJob.objects.filter(pk=job.pk).update(
+        updated=timezone.now() - datetime.timedelta(hours=1)
+    )
     counts = jobs.sweep()
     job.refresh_from_db()
     assert counts["needs_attention"] == 1
@@ -311,9 +316,17 @@ def test_an_interrupted_retrieval_is_retried_by_the_sweep(platform, project):
     platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
     status = platform.simulator.provider().get_task(job.provider_task_id)
     # As if a worker died mid-download: the job says retrieving, and nothing was stored.
-    jobs.transition(job, to=S.RETRIEVING, party=Party.PROVIDER, allowed_from=[S.SUBMITTED, S.GENERATING],
-                        result_url=status.result_urls[0], next_poll_at=None)
-    GenerationJob.objects.filter(pk=job.pk).update(updated=timezone.now() - datetime.timedelta(hours=1))
+    jobs.transition(
+        job,
+        to=S.RETRIEVING,
+        party=Party.PROVIDER,
+        allowed_from=[S.SUBMITTED, S.GENERATING],
+        result_url=status.result_urls[0],
+        next_poll_at=None,
+    )
+    GenerationJob.objects.filter(pk=job.pk).update(
+        updated=timezone.now() - datetime.timedelta(hours=1)
+    )
     assert jobs.sweep()["retrieving"] == 1
     platform.wait_for(job)
 
@@ -326,14 +339,24 @@ def test_an_expired_result_link_is_renewed(platform, project):
     good = status.result_urls[0]
     expired = good.replace(good.split("/")[-2], "expired-token")
     assert requests.get(expired, timeout=5).status_code == 404
-    jobs.transition(job, to=S.RETRIEVING, party=Party.PROVIDER, allowed_from=[S.SUBMITTED, S.GENERATING],
-                        result_url=expired, next_poll_at=None)
+    jobs.transition(
+        job,
+        to=S.RETRIEVING,
+        party=Party.PROVIDER,
+        allowed_from=[S.SUBMITTED, S.GENERATING],
+        result_url=expired,
+        next_poll_at=None,
+    )
     jobs.job_retrieve(job.pk)
     platform.wait_for(job)
 
 
 def test_the_shared_rate_limit_holds_jobs_back(platform, project, settings):
-    settings.PIPELINE = {**settings.PIPELINE, "RATE_LIMIT_TASKS": 2, "RATE_LIMIT_WINDOW_SECONDS": 60}
+    settings.PIPELINE = {
+        **settings.PIPELINE,
+        "RATE_LIMIT_TASKS": 2,
+        "RATE_LIMIT_WINDOW_SECONDS": 60,
+    }
     created = [create(project) for _ in range(3)]
     assert platform.simulator.stats()["create_task_calls"] == 2
     created[2].refresh_from_db()
@@ -392,8 +415,14 @@ def test_a_result_that_cannot_be_stored_needs_attention_and_keeps_its_money(plat
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         dead_url = f"http://127.0.0.1:{closed.getsockname()[1]}/clip.mp4"
-    jobs.transition(job, to=S.RETRIEVING, party=Party.PROVIDER, allowed_from=[S.SUBMITTED, S.GENERATING],
-                        result_url=dead_url, next_poll_at=None)
+    jobs.transition(
+        job,
+        to=S.RETRIEVING,
+        party=Party.PROVIDER,
+        allowed_from=[S.SUBMITTED, S.GENERATING],
+        result_url=dead_url,
+        next_poll_at=None,
+    )
 
     jobs.job_retrieve(job.pk)
     job.refresh_from_db()
@@ -427,7 +456,9 @@ def test_one_broken_job_does_not_stop_the_sweep(platform, project, monkeypatch):
     platform.simulator.set_faults(lost_callback=1)
     healthy = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
     broken = make_job(project, state=S.SUBMITTED, provider_task_id="task-of-nobody")
-    GenerationJob.objects.filter(pk=broken.pk).update(next_poll_at=timezone.now(), submitted_at=None)
+    GenerationJob.objects.filter(pk=broken.pk).update(
+        next_poll_at=timezone.now(), submitted_at=None
+    )
     GenerationJob.objects.filter(pk=healthy.pk).update(next_poll_at=timezone.now())
     platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
 
@@ -450,4 +481,7 @@ def test_results_can_be_stored_on_s3(platform, project, settings, s3_server):
     job = platform.wait_for(create(project))
     stored = s3_server.client().get_object(Bucket=bucket, Key=job.asset.file.name)["Body"].read()
     assert hashlib.sha256(stored).hexdigest() == job.asset.sha256
-    assert s3_server.client().head_object(Bucket=bucket, Key=job.asset.poster.name)["ContentLength"] > 0
+    assert (
+        s3_server.client().head_object(Bucket=bucket, Key=job.asset.poster.name)["ContentLength"]
+        > 0
+    )

@@ -33,7 +33,9 @@ from videos.providers.kie import sign_callback
 S = JobState
 
 
-def signed_callback(platform, job: GenerationJob, data: dict, *, code: int = 200) -> requests.Response:
+def signed_callback(
+    platform, job: GenerationJob, data: dict, *, code: int = 200
+) -> requests.Response:
     """POST a callback to the job's own URL, signed with the account's webhook key."""
     timestamp = str(int(time.time()))
     headers = {
@@ -41,7 +43,9 @@ def signed_callback(platform, job: GenerationJob, data: dict, *, code: int = 200
         "X-Webhook-Signature": sign_callback(SIMULATOR_HMAC_KEY, data["taskId"], timestamp),
     }
     body: dict[str, Any] = {"code": code, "msg": "success", "data": data}
-    return requests.post(f"{platform.url}{job.callback_path}", json=body, headers=headers, timeout=10)
+    return requests.post(
+        f"{platform.url}{job.callback_path}", json=body, headers=headers, timeout=10
+    )
 
 
 def finished_at_the_provider(platform, job: GenerationJob) -> dict:
@@ -69,7 +73,9 @@ def file_server() -> Iterator[tuple[str, dict]]:
     handler = type("Handler", (_Handler,), {"routes": routes})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", routes
     server.shutdown()
@@ -326,12 +332,13 @@ def test_a_callback_cannot_bind_a_job_to_a_task_record_info_did_not_confirm(plat
     job = create(project)
     platform.wait_for(job)
     stray = create(project)
-    GenerationJob.objects.filter(pk=stray.pk).update(
-        state=S.NEEDS_ATTENTION, provider_task_id=None
-    )
+    GenerationJob.objects.filter(pk=stray.pk).update(state=S.NEEDS_ATTENTION, provider_task_id=None)
     platform.simulator.set_faults(forced_codes={"recordInfo": 500})
-    data = {"taskId": "attacker-chosen-task", "state": "success",
-            "resultJson": json.dumps({"resultUrls": ["https://evil.example/x.mp4"]})}
+    data = {
+        "taskId": "attacker-chosen-task",
+        "state": "success",
+        "resultJson": json.dumps({"resultUrls": ["https://evil.example/x.mp4"]}),
+    }
     stray.refresh_from_db()
     assert signed_callback(platform, stray, data).status_code == 200
     stray.refresh_from_db()
@@ -346,8 +353,12 @@ def test_deeply_nested_json_to_the_callback_view_is_a_400(platform, project):
     platform.simulator.set_faults(lost_callback=1)
     job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
     body = b'{"data": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
-    answer = requests.post(f"{platform.url}{job.callback_path}", data=body,
-                           headers={"Content-Type": "application/json"}, timeout=10)
+    answer = requests.post(
+        f"{platform.url}{job.callback_path}",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     assert answer.status_code == 400
     assert answer.json()["code"] == 400
 
@@ -465,8 +476,13 @@ def test_a_batch_the_provider_balance_cannot_pay_for_is_refused(
     Budget.objects.filter(project=project).update(monthly_cap_usd=Decimal("1000"))
     account_with_credits(3 * 110)  # three 5 s clips with sound
     api = client_for(alice)
-    job = {"project": project.pk, "kind": "text_to_video", "prompt": "A lighthouse at night",
-           "duration": 5, "sound": True}
+    job = {
+        "project": project.pk,
+        "kind": "text_to_video",
+        "prompt": "A lighthouse at night",
+        "duration": 5,
+        "sound": True,
+    }
 
     estimate = api.post("/api/v1/estimate/", {"jobs": [job] * 100}, format="json").json()
     assert estimate["provider_credits_left"] == "330.0000"
@@ -480,8 +496,9 @@ def test_a_batch_the_provider_balance_cannot_pay_for_is_refused(
     assert "wait_for_credits" in refused.json()["detail"]
     assert not GenerationJob.objects.exists()
 
-    queued = api.post("/api/v1/jobs/batch/", {"jobs": [job] * 100, "wait_for_credits": True},
-                      format="json")
+    queued = api.post(
+        "/api/v1/jobs/batch/", {"jobs": [job] * 100, "wait_for_credits": True}, format="json"
+    )
     assert queued.status_code == 201
     assert GenerationJob.objects.count() == 100
 

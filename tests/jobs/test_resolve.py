@@ -54,7 +54,9 @@ def provider(monkeypatch: pytest.MonkeyPatch):
 
 def unsure_job(project: Any) -> GenerationJob:
     job = make_job(project, state=S.NEEDS_ATTENTION, estimated_cost_usd=Decimal("0.55"))
-    LedgerEntry.objects.create(project=project, job=job, kind=EntryKind.RESERVE, amount=Decimal("0.55"))
+    LedgerEntry.objects.create(
+        project=project, job=job, kind=EntryKind.RESERVE, amount=Decimal("0.55")
+    )
     return job
 
 
@@ -74,7 +76,9 @@ def test_a_download_that_needs_attention_is_retrieved_again(
     assert retrievals == [job.pk]
     event = job.events.get()
     assert (event.from_state, event.to_state, event.reason) == (
-        S.NEEDS_ATTENTION, S.RETRIEVING, "Retrieval retried by alice."
+        S.NEEDS_ATTENTION,
+        S.RETRIEVING,
+        "Retrieval retried by alice.",
     )
 
 
@@ -101,9 +105,14 @@ def test_a_stuck_download_is_taken_back_and_its_deadline_starts_again(
     assert job.events.filter(to_state=S.RETRIEVING, reason="Retrieval retried by alice.").exists()
 
 
-@pytest.mark.parametrize("state, result_url", [
-    (S.NEEDS_ATTENTION, ""), (S.FAILED, RESULT), (S.SUCCEEDED, RESULT),
-])
+@pytest.mark.parametrize(
+    "state, result_url",
+    [
+        (S.NEEDS_ATTENTION, ""),
+        (S.FAILED, RESULT),
+        (S.SUCCEEDED, RESULT),
+    ],
+)
 def test_only_a_finished_clip_that_was_not_stored_is_retrieved_again(
     project, alice, retrievals, state, result_url
 ):
@@ -118,10 +127,13 @@ def test_only_a_finished_clip_that_was_not_stored_is_retrieved_again(
 
 def test_an_adopted_task_is_followed_from_what_the_provider_says(project, alice, provider):
     job = unsure_job(project)
-    fake = provider(TaskStatus(
-        task_id="task-42", state=TaskState.GENERATING,
-        callback_url=f"https://reelforge.example{job.callback_path}",
-    ))
+    fake = provider(
+        TaskStatus(
+            task_id="task-42",
+            state=TaskState.GENERATING,
+            callback_url=f"https://reelforge.example{job.callback_path}",
+        )
+    )
 
     assert job_adopt_task(job=job, task_id=" task-42 ", by=alice) is True
 
@@ -137,10 +149,14 @@ def test_an_adopted_task_is_followed_from_what_the_provider_says(project, alice,
 
 def test_a_task_made_for_another_job_is_refused(project, alice, provider):
     job = unsure_job(project)
-    provider(TaskStatus(
-        task_id="task-42", state=TaskState.SUCCESS, result_urls=[RESULT],
-        callback_url="https://reelforge.example/callbacks/kie/another-job/token/",
-    ))
+    provider(
+        TaskStatus(
+            task_id="task-42",
+            state=TaskState.SUCCESS,
+            result_urls=[RESULT],
+            callback_url="https://reelforge.example/callbacks/kie/another-job/token/",
+        )
+    )
 
     with pytest.raises(ValidationError, match="created for another job"):
         job_adopt_task(job=job, task_id="task-42", by=alice)
@@ -177,16 +193,23 @@ def test_a_job_never_accepted_fails_and_is_released(project, alice):
     assert job_confirm_not_accepted(job=job, by=alice) is True
 
     job.refresh_from_db()
-    assert (job.state, job.provider_error_code, job.next_poll_at) == (S.FAILED, "not_accepted", None)
+    assert (job.state, job.provider_error_code, job.next_poll_at) == (
+        S.FAILED,
+        "not_accepted",
+        None,
+    )
     release = LedgerEntry.objects.get(job=job, kind=EntryKind.RELEASE)
     assert release.amount == Decimal("0.55")
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"provider_task_id": "task-1"}, "accepted this job as task task-1"),
-    ({"result_url": RESULT}, "Retry the retrieval instead"),
-    ({"state": S.SUBMITTED}, "Only jobs that need attention"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"provider_task_id": "task-1"}, "accepted this job as task task-1"),
+        ({"result_url": RESULT}, "Retry the retrieval instead"),
+        ({"state": S.SUBMITTED}, "Only jobs that need attention"),
+    ],
+)
 def test_a_job_the_provider_has_cannot_be_called_never_accepted(project, alice, fields, message):
     job = make_job(project, **{"state": S.NEEDS_ATTENTION, **fields})
     with pytest.raises(ValidationError, match=message):

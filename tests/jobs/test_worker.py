@@ -118,13 +118,17 @@ def test_a_real_worker_takes_a_job_from_queue_to_stored_clip(platform, project, 
 # `retry` (timeout + margin) has passed, which is what the re-delivery check waits for.
 # Downloads must end within the task timeout (a start-up check), so they are shortened too.
 SHORT_RETRY = {
-    "Q_TASK_TIMEOUT_SECONDS": "3", "Q_RETRY_MARGIN_SECONDS": "1",
-    "RESULT_DOWNLOAD_TIMEOUT_SECONDS": "1", "RESULT_CONNECT_TIMEOUT_SECONDS": "0.5",
+    "Q_TASK_TIMEOUT_SECONDS": "3",
+    "Q_RETRY_MARGIN_SECONDS": "1",
+    "RESULT_DOWNLOAD_TIMEOUT_SECONDS": "1",
+    "RESULT_CONNECT_TIMEOUT_SECONDS": "0.5",
     "RESULT_READ_TIMEOUT_SECONDS": "1",
 }
 
 
-def _kill_while_create_task_is_answering(platform: Any, project: Any, start_worker: Any) -> GenerationJob:
+def _kill_while_create_task_is_answering(
+    platform: Any, project: Any, start_worker: Any
+) -> GenerationJob:
     platform.simulator.set_faults(slow={"rate": 1, "endpoints": ["createTask"]}, slow_seconds=5)
     worker = start_worker(**SHORT_RETRY)
     job = create(project)

@@ -39,7 +39,9 @@ from videos.providers.kie import (
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
-TEXT = GenerationRequest(kind="text_to_video", prompt="A fox in the snow", duration=5, sound=False, aspect_ratio="16:9")
+TEXT = GenerationRequest(
+    kind="text_to_video", prompt="A fox in the snow", duration=5, sound=False, aspect_ratio="16:9"
+)
 
 
 def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (64, 48)) -> bytes:
@@ -77,7 +79,11 @@ def free_port() -> int:
         ({"sound": "yes"}, "sound", "Sound must be on or off."),
         ({"aspect_ratio": "4:3"}, "aspect_ratio", "Aspect ratio must be 1:1, 16:9 or 9:16."),
         ({"aspect_ratio": None}, "aspect_ratio", "Aspect ratio must be 1:1, 16:9 or 9:16."),
-        ({"image_url": "https://example.com/a.png"}, "image", "Text to video takes no image; choose image to video to animate one."),
+        (
+            {"image_url": "https://example.com/a.png"},
+            "image",
+            "Text to video takes no image; choose image to video to animate one.",
+        ),
         ({"kind": "audio"}, "kind", "Choose text to video or image to video."),
     ],
 )
@@ -98,8 +104,13 @@ def test_invalid_text_request_is_refused_with_a_message_per_field(changes, field
     ],
 )
 def test_invalid_image_request_is_refused(changes, field):
-    base = {"kind": "image_to_video", "prompt": "pan left", "duration": 10, "sound": True,
-            "image_url": "https://example.com/a.png"}
+    base = {
+        "kind": "image_to_video",
+        "prompt": "pan left",
+        "duration": 10,
+        "sound": True,
+        "image_url": "https://example.com/a.png",
+    }
     with pytest.raises(InvalidRequest) as caught:
         KieProvider("key").validate(GenerationRequest(**{**base, **changes}))
     assert set(caught.value.errors) == {field}
@@ -123,24 +134,34 @@ def test_text_payload_matches_the_contract():
 
 def test_image_payload_has_one_image_url_and_no_aspect_ratio():
     payload = build_payload(
-        GenerationRequest("image_to_video", "zoom", 5, False, image_url="https://x.test/a.jpg"), callback_url=None
+        GenerationRequest("image_to_video", "zoom", 5, False, image_url="https://x.test/a.jpg"),
+        callback_url=None,
     )
     assert payload == {
         "model": "kling-2.6/image-to-video",
-        "input": {"prompt": "zoom", "image_urls": ["https://x.test/a.jpg"], "sound": False, "duration": "5"},
+        "input": {
+            "prompt": "zoom",
+            "image_urls": ["https://x.test/a.jpg"],
+            "sound": False,
+            "duration": "5",
+        },
     }
 
 
 def test_invalid_request_never_reaches_the_provider(kie_simulator, kie_provider):
     with pytest.raises(InvalidRequest):
-        kie_provider.create_task(GenerationRequest(**{**TEXT.__dict__, "prompt": ""}), callback_url=None)
+        kie_provider.create_task(
+            GenerationRequest(**{**TEXT.__dict__, "prompt": ""}), callback_url=None
+        )
     assert kie_simulator.stats()["create_task_calls"] == 0
 
 
 # --- images -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")])
+@pytest.mark.parametrize(
+    ("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")]
+)
 def test_image_type_is_read_from_the_bytes(fmt, mime):
     assert check_image_bytes(image_bytes(fmt)) == mime
 
@@ -205,7 +226,9 @@ def test_image_to_video_from_an_uploaded_image(kie_provider):
 def test_credits_left_is_the_balance_and_drops_by_the_price(kie_simulator, kie_provider):
     before = kie_provider.credits_left()
     assert isinstance(before, Decimal) and before == kie_simulator.stats()["credits"]
-    kie_provider.create_task(GenerationRequest("text_to_video", "x", 10, True, aspect_ratio="1:1"), callback_url=None)
+    kie_provider.create_task(
+        GenerationRequest("text_to_video", "x", 10, True, aspect_ratio="1:1"), callback_url=None
+    )
     assert kie_provider.credits_left() == before - 220
 
 
@@ -213,7 +236,10 @@ def test_fresh_download_url_serves_the_result(kie_provider):
     status = wait_until_final(kie_provider, kie_provider.create_task(TEXT, callback_url=None))
     fresh = kie_provider.fresh_download_url(status.result_urls[0])
     assert fresh != status.result_urls[0]
-    assert requests.get(fresh, timeout=5).content == requests.get(status.result_urls[0], timeout=5).content
+    assert (
+        requests.get(fresh, timeout=5).content
+        == requests.get(status.result_urls[0], timeout=5).content
+    )
 
 
 def test_fresh_download_url_for_a_foreign_url_fails_with_422(kie_provider):
@@ -246,7 +272,9 @@ def test_unknown_task_is_404_and_permanent(kie_provider):
         (505, Action.FAIL),  # a feature switched off for this request: that job only
     ],
 )
-def test_each_body_code_on_create_tells_the_caller_what_to_do(kie_simulator, kie_provider, code, action):
+def test_each_body_code_on_create_tells_the_caller_what_to_do(
+    kie_simulator, kie_provider, code, action
+):
     kie_simulator.set_faults(forced_codes={"createTask": code})
     with pytest.raises(ProviderError) as caught:
         kie_provider.create_task(TEXT, callback_url=None)
@@ -265,8 +293,12 @@ def test_each_body_code_on_create_tells_the_caller_what_to_do(kie_simulator, kie
         (lambda p: p.upload_image(image_bytes(), "a.png"), "upload"),
     ],
 )
-@pytest.mark.parametrize(("code", "action"), [(455, Action.RETRY), (433, Action.PAUSE), (422, Action.FAIL)])
-def test_body_codes_are_read_on_every_endpoint(kie_simulator, kie_provider, call, endpoint, code, action):
+@pytest.mark.parametrize(
+    ("code", "action"), [(455, Action.RETRY), (433, Action.PAUSE), (422, Action.FAIL)]
+)
+def test_body_codes_are_read_on_every_endpoint(
+    kie_simulator, kie_provider, call, endpoint, code, action
+):
     kie_simulator.set_faults(forced_codes={endpoint: code})
     with pytest.raises(ProviderError) as caught:
         call(kie_provider)
@@ -308,7 +340,11 @@ def test_rate_limit_is_http_200_with_code_429_and_means_retry(kie_simulator, kie
     assert response_check.status_code == 200 and response_check.json()["code"] == 429
     with pytest.raises(ProviderError) as caught:
         kie_provider.create_task(TEXT, callback_url=None)
-    assert (caught.value.code, caught.value.action, caught.value.retry_after) == (429, Action.RETRY, None)
+    assert (caught.value.code, caught.value.action, caught.value.retry_after) == (
+        429,
+        Action.RETRY,
+        None,
+    )
     assert kie_simulator.stats()["tasks_created"] == 2
 
 
@@ -330,7 +366,11 @@ def test_server_error_means_retry_and_creates_nothing(kie_simulator, kie_provide
     kie_simulator.set_faults(server_error=1.0, retry_after=3)
     with pytest.raises(ProviderError) as caught:
         kie_provider.create_task(TEXT, callback_url=None)
-    assert (caught.value.code, caught.value.action, caught.value.retry_after) == (500, Action.RETRY, 3.0)
+    assert (caught.value.code, caught.value.action, caught.value.retry_after) == (
+        500,
+        Action.RETRY,
+        3.0,
+    )
     assert kie_simulator.stats()["tasks_created"] == 0
 
 
@@ -423,7 +463,9 @@ def test_a_query_gives_up_after_a_couple_of_retries(kie_simulator):
 
 
 def test_unreachable_provider_on_create_is_retry_because_nothing_was_sent():
-    provider = KieProvider("key", f"http://127.0.0.1:{free_port()}", connect_timeout=1, retry_pause=0.01)
+    provider = KieProvider(
+        "key", f"http://127.0.0.1:{free_port()}", connect_timeout=1, retry_pause=0.01
+    )
     with pytest.raises(ProviderError) as caught:
         provider.create_task(TEXT, callback_url=None)
     assert caught.value.action is Action.RETRY
@@ -451,15 +493,20 @@ def test_the_message_is_read_from_msg_or_message(kie_simulator, kie_provider, fi
 # --- callbacks ------------------------------------------------------------------------------------
 
 
-def test_signed_callbacks_parse_with_either_credit_field(kie_simulator, kie_provider, callback_sink):
+def test_signed_callbacks_parse_with_either_credit_field(
+    kie_simulator, kie_provider, callback_sink
+):
     kie_simulator.set_faults(credit_field="alternate")
     ids = [kie_provider.create_task(TEXT, callback_url=callback_sink.url) for _ in range(2)]
     received = callback_sink.wait_for(2)
     bodies = [json.loads(callback.body)["data"] for callback in received]
     assert {"consumeCredits", "creditsConsumed"} <= {key for body in bodies for key in body}
-    statuses = {status.task_id: status for status in (
-        kie_provider.parse_callback(callback.body, callback.headers) for callback in received
-    )}
+    statuses = {
+        status.task_id: status
+        for status in (
+            kie_provider.parse_callback(callback.body, callback.headers) for callback in received
+        )
+    }
     assert set(statuses) == set(ids)
     for status in statuses.values():
         assert status.state is TaskState.SUCCESS
@@ -474,7 +521,11 @@ def test_failure_callback_is_code_501_with_no_credits(kie_simulator, kie_provide
     (callback,) = callback_sink.wait_for(1)
     assert json.loads(callback.body)["code"] == 501
     status = kie_provider.parse_callback(callback.body, callback.headers)
-    assert (status.state, status.fail_code, status.credits_consumed) == (TaskState.FAIL, "501", Decimal(0))
+    assert (status.state, status.fail_code, status.credits_consumed) == (
+        TaskState.FAIL,
+        "501",
+        Decimal(0),
+    )
 
 
 @pytest.mark.parametrize("mode", ["invalid", "stale", "missing"])
@@ -497,18 +548,33 @@ def test_a_provider_without_hmac_key_accepts_unsigned_callbacks(kie_simulator, c
 def test_duplicated_callbacks_describe_the_same_outcome(kie_simulator, kie_provider, callback_sink):
     kie_simulator.set_faults(duplicate_callback=1.0)
     kie_provider.create_task(TEXT, callback_url=callback_sink.url)
-    first, second = (kie_provider.parse_callback(c.body, c.headers) for c in callback_sink.wait_for(2))
-    assert (first.task_id, first.state, first.result_urls) == (second.task_id, second.state, second.result_urls)
+    first, second = (
+        kie_provider.parse_callback(c.body, c.headers) for c in callback_sink.wait_for(2)
+    )
+    assert (first.task_id, first.state, first.result_urls) == (
+        second.task_id,
+        second.state,
+        second.result_urls,
+    )
 
 
-def test_a_callback_can_arrive_before_create_task_returns(kie_simulator, kie_provider, callback_sink):
+def test_a_callback_can_arrive_before_create_task_returns(
+    kie_simulator, kie_provider, callback_sink
+):
     kie_simulator.set_faults(early_callback=1.0)
     task_id = kie_provider.create_task(TEXT, callback_url=callback_sink.url)
     assert len(callback_sink.received) == 1  # already there when the id came back
-    assert kie_provider.parse_callback(callback_sink.received[0].body, callback_sink.received[0].headers).task_id == task_id
+    assert (
+        kie_provider.parse_callback(
+            callback_sink.received[0].body, callback_sink.received[0].headers
+        ).task_id
+        == task_id
+    )
 
 
-def test_a_lost_callback_leaves_polling_to_find_the_result(kie_simulator, kie_provider, callback_sink):
+def test_a_lost_callback_leaves_polling_to_find_the_result(
+    kie_simulator, kie_provider, callback_sink
+):
     kie_simulator.set_faults(lost_callback=1.0)
     task_id = kie_provider.create_task(TEXT, callback_url=callback_sink.url)
     assert wait_until_final(kie_provider, task_id).state is TaskState.SUCCESS
@@ -525,14 +591,19 @@ def recorded(name: str) -> bytes:
 
 def signed_headers(task_id: str, *, key: str = "k", at: float | None = None) -> dict[str, str]:
     timestamp = str(int(time.time() if at is None else at))
-    return {"X-Webhook-Timestamp": timestamp, "X-Webhook-Signature": sign_callback(key, task_id, timestamp)}
+    return {
+        "X-Webhook-Timestamp": timestamp,
+        "X-Webhook-Signature": sign_callback(key, task_id, timestamp),
+    }
 
 
 def test_recorded_success_callback():
     status = KieProvider("key").parse_callback(recorded("kie_callback_success.json"), {})
     assert status.task_id == "task_kling-2.6_1765182425861"
     assert status.state is TaskState.SUCCESS
-    assert status.result_urls == ["https://tempfile.aiquickdraw.com/p/7f3c1e2a9b5d4c6e8f0a1b2c3d4e5f60.mp4"]
+    assert status.result_urls == [
+        "https://tempfile.aiquickdraw.com/p/7f3c1e2a9b5d4c6e8f0a1b2c3d4e5f60.mp4"
+    ]
     assert status.credits_consumed == Decimal(110)
     assert status.remaining_credits == Decimal(8890)
     assert status.completed_at == dt.datetime(2025, 12, 8, 8, 27, 54, 72000, tzinfo=dt.UTC)
@@ -540,8 +611,14 @@ def test_recorded_success_callback():
 
 
 def test_recorded_success_callback_with_credits_consumed_and_message():
-    status = KieProvider("key").parse_callback(recorded("kie_callback_success_credits_consumed.json"), {})
-    assert (status.state, status.credits_consumed, status.fail_code) == (TaskState.SUCCESS, Decimal(110), None)
+    status = KieProvider("key").parse_callback(
+        recorded("kie_callback_success_credits_consumed.json"), {}
+    )
+    assert (status.state, status.credits_consumed, status.fail_code) == (
+        TaskState.SUCCESS,
+        Decimal(110),
+        None,
+    )
     assert status.model == "kling-2.6/image-to-video"
 
 
@@ -556,7 +633,11 @@ def test_recorded_failure_callback():
 def test_a_failure_callback_without_state_or_fail_code_is_read_from_the_top_level_code():
     body = json.dumps({"code": 501, "msg": "generation failed", "data": {"taskId": "t1"}}).encode()
     status = KieProvider("key").parse_callback(body, {})
-    assert (status.state, status.fail_code, status.fail_message) == (TaskState.FAIL, "501", "generation failed")
+    assert (status.state, status.fail_code, status.fail_message) == (
+        TaskState.FAIL,
+        "501",
+        "generation failed",
+    )
 
 
 def test_result_json_already_decoded_is_accepted():
@@ -597,8 +678,13 @@ def test_signature_is_checked_against_the_documented_formula():
 
 def test_signature_headers_are_found_in_wsgi_meta_form_too():
     task_id = "task_kling-2.6_1765182425861"
-    headers = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in signed_headers(task_id).items()}
-    assert KieProvider("key", hmac_key="k").parse_callback(recorded("kie_callback_success.json"), headers)
+    headers = {
+        f"HTTP_{name.upper().replace('-', '_')}": value
+        for name, value in signed_headers(task_id).items()
+    }
+    assert KieProvider("key", hmac_key="k").parse_callback(
+        recorded("kie_callback_success.json"), headers
+    )
 
 
 def test_timestamp_skew_is_configurable():
@@ -609,13 +695,17 @@ def test_timestamp_skew_is_configurable():
     with pytest.raises(CallbackRejected):
         KieProvider("key", hmac_key="k", max_callback_skew=60).parse_callback(body, headers)
     with pytest.raises(CallbackRejected):
-        KieProvider("key", hmac_key="k").parse_callback(body, signed_headers(task_id, at=time.time() + 900))
+        KieProvider("key", hmac_key="k").parse_callback(
+            body, signed_headers(task_id, at=time.time() + 900)
+        )
 
 
 def test_non_numeric_timestamp_is_rejected():
     headers = {"X-Webhook-Timestamp": "yesterday", "X-Webhook-Signature": "abc"}
     with pytest.raises(CallbackRejected):
-        KieProvider("key", hmac_key="k").parse_callback(recorded("kie_callback_success.json"), headers)
+        KieProvider("key", hmac_key="k").parse_callback(
+            recorded("kie_callback_success.json"), headers
+        )
 
 
 def test_recorded_record_info_while_generating():
@@ -623,7 +713,11 @@ def test_recorded_record_info_while_generating():
 
     data = json.loads(recorded("kie_record_info_generating.json"))["data"]
     status = status_from_record(data, task_id=data["taskId"])
-    assert (status.state, status.result_urls, status.completed_at) == (TaskState.GENERATING, [], None)
+    assert (status.state, status.result_urls, status.completed_at) == (
+        TaskState.GENERATING,
+        [],
+        None,
+    )
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -646,7 +740,9 @@ def test_unknown_provider_name_is_an_error():
         get_provider("nope")
 
 
-def test_the_fixture_handle_reports_how_to_reach_the_simulator(kie_simulator: SimulatorHandle, callback_sink: CallbackSink):
+def test_the_fixture_handle_reports_how_to_reach_the_simulator(
+    kie_simulator: SimulatorHandle, callback_sink: CallbackSink
+):
     assert kie_simulator.base_url.startswith("http://127.0.0.1:")
     assert kie_simulator.api_key and kie_simulator.hmac_key
     assert callback_sink.url.startswith("http://127.0.0.1:")

@@ -39,7 +39,12 @@ CREATE = "/api/v1/jobs/createTask"
 
 
 def text_body(**changes: Any) -> dict[str, Any]:
-    task_input = {"prompt": "A lighthouse at dusk", "sound": False, "aspect_ratio": "16:9", "duration": "5"}
+    task_input = {
+        "prompt": "A lighthouse at dusk",
+        "sound": False,
+        "aspect_ratio": "16:9",
+        "duration": "5",
+    }
     body = {"model": "kling-2.6/text-to-video", "input": task_input}
     for key, value in changes.items():
         if key in task_input or key == "image_urls":
@@ -110,7 +115,9 @@ def last_frame(data: bytes) -> Image.Image:
 def difference(a: Image.Image, b: Image.Image) -> float:
     """Mean absolute pixel difference, 0..255."""
     a, b = a.convert("L"), b.convert("L").resize(a.size)
-    return sum(abs(x - y) for x, y in zip(a.tobytes(), b.tobytes(), strict=True)) / (a.width * a.height)
+    return sum(abs(x - y) for x, y in zip(a.tobytes(), b.tobytes(), strict=True)) / (
+        a.width * a.height
+    )
 
 
 def png(size: tuple[int, int], color: tuple[int, int, int] = (200, 80, 40)) -> bytes:
@@ -130,8 +137,14 @@ def png(size: tuple[int, int], color: tuple[int, int, int] = (200, 80, 40)) -> b
     ("aspect_ratio", "size"), [("16:9", (160, 90)), ("9:16", (90, 160)), ("1:1", (160, 160))]
 )
 @pytest.mark.parametrize("sound", [False, True])
-def test_text_to_video_is_h264_at_the_requested_shape_with_audio_only_when_asked(aspect_ratio, size, sound):
-    clip = probe(render_text_to_video("a red fox", duration=5, aspect_ratio=aspect_ratio, sound=sound, settings=SMALL))
+def test_text_to_video_is_h264_at_the_requested_shape_with_audio_only_when_asked(
+    aspect_ratio, size, sound
+):
+    clip = probe(
+        render_text_to_video(
+            "a red fox", duration=5, aspect_ratio=aspect_ratio, sound=sound, settings=SMALL
+        )
+    )
     assert (clip["codec"], clip["pix_fmt"], clip["size"]) == ("h264", "yuv420p", size)
     assert clip["duration"] == pytest.approx(5, abs=0.15)
     assert clip["audio"] == ("aac" if sound else None)
@@ -143,12 +156,16 @@ def test_ten_second_clip_lasts_ten_seconds():
 
 
 def test_text_scene_moves():
-    data = render_text_to_video("moving words", duration=5, aspect_ratio="16:9", sound=False, settings=SMALL)
+    data = render_text_to_video(
+        "moving words", duration=5, aspect_ratio="16:9", sound=False, settings=SMALL
+    )
     assert difference(probe(data)["first_frame"], last_frame(data)) > 5
 
 
 def test_image_to_video_keeps_the_image_shape_and_moves_the_camera():
-    data = render_image_to_video(png((300, 600)), duration=5, sound=False, settings=SMALL, motion_seed="zoom")
+    data = render_image_to_video(
+        png((300, 600)), duration=5, sound=False, settings=SMALL, motion_seed="zoom"
+    )
     clip = probe(data)
     assert clip["size"] == (80, 160)
     assert difference(clip["first_frame"], last_frame(data)) > 2
@@ -158,13 +175,17 @@ def test_image_to_video_shows_the_image():
     data = render_image_to_video(
         png((320, 180), (10, 200, 30)), duration=5, sound=True, settings=SMALL, motion_seed="x"
     )
-    red, green, blue = probe(data)["first_frame"].resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    red, green, blue = (
+        probe(data)["first_frame"].resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    )
     assert green > red and green > blue
 
 
 def test_image_to_video_refuses_bytes_that_are_not_an_image():
     with pytest.raises(RenderError):
-        render_image_to_video(b"\x89PNG\r\n\x1a\n garbage", duration=5, sound=False, settings=SMALL, motion_seed="x")
+        render_image_to_video(
+            b"\x89PNG\r\n\x1a\n garbage", duration=5, sound=False, settings=SMALL, motion_seed="x"
+        )
 
 
 def test_frame_sizes_are_even():
@@ -179,7 +200,9 @@ def test_frame_sizes_are_even():
 @pytest.mark.parametrize("key", [None, "wrong-key"])
 def test_the_bearer_key_is_checked(kie_simulator, key):
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    response = requests.get(kie_simulator.base_url + "/api/v1/chat/credit", headers=headers, timeout=5)
+    response = requests.get(
+        kie_simulator.base_url + "/api/v1/chat/credit", headers=headers, timeout=5
+    )
     assert response.json()["code"] == 401
     assert kie_simulator.stats()["rejected"] == {"credit:401": 1}
 
@@ -195,11 +218,25 @@ def test_the_bearer_key_is_checked(kie_simulator, key):
         text_body(aspect_ratio="4:3"),
         text_body(model="kling-2.5/text-to-video"),
         text_body(callBackUrl="ftp://example.com"),
-        {"model": "kling-2.6/image-to-video",
-         "input": {"prompt": "p", "sound": False, "duration": "5", "image_urls": "https://x.test/a.png"}},
-        {"model": "kling-2.6/image-to-video",
-         "input": {"prompt": "p", "sound": False, "duration": "5", "image_urls": ["https://x.test/a.png"],
-                   "aspect_ratio": "16:9"}},
+        {
+            "model": "kling-2.6/image-to-video",
+            "input": {
+                "prompt": "p",
+                "sound": False,
+                "duration": "5",
+                "image_urls": "https://x.test/a.png",
+            },
+        },
+        {
+            "model": "kling-2.6/image-to-video",
+            "input": {
+                "prompt": "p",
+                "sound": False,
+                "duration": "5",
+                "image_urls": ["https://x.test/a.png"],
+                "aspect_ratio": "16:9",
+            },
+        },
         [],
     ],
 )
@@ -238,7 +275,10 @@ def test_task_goes_through_every_state_and_reports_the_documented_fields(kie_sim
     assert probe(response.content)["duration"] == pytest.approx(5, abs=0.15)
 
 
-@pytest.mark.parametrize(("duration", "sound", "price"), [("5", False, 55), ("5", True, 110), ("10", False, 110), ("10", True, 220)])
+@pytest.mark.parametrize(
+    ("duration", "sound", "price"),
+    [("5", False, 55), ("5", True, 110), ("10", False, 110), ("10", True, 220)],
+)
 def test_credits_drop_by_the_price(api, duration, sound, price):
     before = api.get("/api/v1/chat/credit").json()["data"]
     assert api.create(text_body(duration=duration, sound=sound))["code"] == 200
@@ -261,9 +301,18 @@ def test_image_to_video_fetches_an_uploaded_image(api):
         timeout=5,
     ).json()
     assert upload["code"] == 200
-    assert upload["data"]["mimeType"] == "image/png" and upload["data"]["uploadPath"] == "tests/images"
-    body = {"model": "kling-2.6/image-to-video",
-            "input": {"prompt": "pan", "image_urls": [upload["data"]["downloadUrl"]], "sound": True, "duration": "5"}}
+    assert (
+        upload["data"]["mimeType"] == "image/png" and upload["data"]["uploadPath"] == "tests/images"
+    )
+    body = {
+        "model": "kling-2.6/image-to-video",
+        "input": {
+            "prompt": "pan",
+            "image_urls": [upload["data"]["downloadUrl"]],
+            "sound": True,
+            "duration": "5",
+        },
+    }
     data = api.wait_final(api.create(body)["data"]["taskId"])
     assert data["state"] == "success"
     clip = probe(requests.get(json.loads(data["resultJson"])["resultUrls"][0], timeout=5).content)
@@ -273,16 +322,24 @@ def test_image_to_video_fetches_an_uploaded_image(api):
 def test_image_to_video_fetches_a_foreign_image_over_http(api):
     image = png((200, 200))
     server = _serve_once(image)
-    body = {"model": "kling-2.6/image-to-video",
-            "input": {"prompt": "zoom", "image_urls": [server], "sound": False, "duration": "5"}}
+    body = {
+        "model": "kling-2.6/image-to-video",
+        "input": {"prompt": "zoom", "image_urls": [server], "sound": False, "duration": "5"},
+    }
     assert api.wait_final(api.create(body)["data"]["taskId"])["state"] == "success"
 
 
 def test_an_unfetchable_image_fails_the_task_and_refunds(api):
     before = api.get("/api/v1/chat/credit").json()["data"]
-    body = {"model": "kling-2.6/image-to-video",
-            "input": {"prompt": "zoom", "image_urls": [f"http://127.0.0.1:{_free_port()}/gone.png"],
-                      "sound": False, "duration": "5"}}
+    body = {
+        "model": "kling-2.6/image-to-video",
+        "input": {
+            "prompt": "zoom",
+            "image_urls": [f"http://127.0.0.1:{_free_port()}/gone.png"],
+            "sound": False,
+            "duration": "5",
+        },
+    }
     data = api.wait_final(api.create(body)["data"]["taskId"])
     assert data["state"] == "fail" and data["failCode"] and data["failMsg"]
     assert api.get("/api/v1/chat/credit").json()["data"] == before
@@ -290,7 +347,10 @@ def test_an_unfetchable_image_fails_the_task_and_refunds(api):
 
 def test_upload_without_a_file_is_422(api):
     response = api.session.post(
-        api.handle.base_url + "/api/file-stream-upload", data={"uploadPath": "x"}, files={"other": ("a", b"1")}, timeout=5
+        api.handle.base_url + "/api/file-stream-upload",
+        data={"uploadPath": "x"},
+        files={"other": ("a", b"1")},
+        timeout=5,
     )
     assert response.json()["code"] == 422
 
@@ -315,7 +375,13 @@ def test_unknown_path_is_404(kie_simulator):
 @pytest.fixture
 def short_lived_simulator():
     config = SimulatorConfig(
-        port=0, api_key="k", task_seconds=0.1, result_ttl=0.5, download_url_ttl=0.5, render=SMALL, allow_control=True
+        port=0,
+        api_key="k",
+        task_seconds=0.1,
+        result_ttl=0.5,
+        download_url_ttl=0.5,
+        render=SMALL,
+        allow_control=True,
     )
     with KieSimulator(config) as simulator:
         yield simulator
@@ -326,8 +392,11 @@ def test_result_urls_expire_but_a_fresh_link_can_be_had(short_lived_simulator):
     session = requests.Session()
     session.headers["Authorization"] = "Bearer k"
     task_id = session.post(base + CREATE, json=text_body(), timeout=5).json()["data"]["taskId"]
+
     def done() -> dict[str, Any] | None:
-        record = session.get(base + "/api/v1/jobs/recordInfo", params={"taskId": task_id}, timeout=5)
+        record = session.get(
+            base + "/api/v1/jobs/recordInfo", params={"taskId": task_id}, timeout=5
+        )
         data = record.json()["data"]
         return data if data["state"] == "success" else None
 
@@ -343,7 +412,10 @@ def test_result_urls_expire_but_a_fresh_link_can_be_had(short_lived_simulator):
 
 
 def test_download_url_refuses_foreign_urls(api):
-    assert api.post("/api/v1/common/download-url", {"url": "https://example.com/x.mp4"}).json()["code"] == 422
+    assert (
+        api.post("/api/v1/common/download-url", {"url": "https://example.com/x.mp4"}).json()["code"]
+        == 422
+    )
 
 
 # --- callbacks ----------------------------------------------------------------------------------
@@ -362,7 +434,9 @@ def test_callback_has_the_documented_shape_and_signature(kie_simulator, api, cal
     timestamp = callback.headers["X-Webhook-Timestamp"]
     assert abs(int(timestamp) - time.time()) < 30
     expected = base64.b64encode(
-        hmac.new(kie_simulator.hmac_key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest()
+        hmac.new(
+            kie_simulator.hmac_key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256
+        ).digest()
     ).decode()
     assert callback.headers["X-Webhook-Signature"] == expected
 
@@ -370,7 +444,10 @@ def test_callback_has_the_documented_shape_and_signature(kie_simulator, api, cal
 def test_credit_field_alternates_by_default(kie_simulator, api, callback_sink):
     for _ in range(2):
         api.create(text_body(callBackUrl=callback_sink.url))
-    keys = [set(json.loads(c.body)["data"]) & {"consumeCredits", "creditsConsumed"} for c in callback_sink.wait_for(2)]
+    keys = [
+        set(json.loads(c.body)["data"]) & {"consumeCredits", "creditsConsumed"}
+        for c in callback_sink.wait_for(2)
+    ]
     assert sorted(k for key in keys for k in key) == ["consumeCredits", "creditsConsumed"]
 
 
@@ -404,7 +481,9 @@ def test_callback_signature_can_be_spoiled(kie_simulator, api, callback_sink, mo
         return
     timestamp = headers["X-Webhook-Timestamp"]
     honest = base64.b64encode(
-        hmac.new(kie_simulator.hmac_key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest()
+        hmac.new(
+            kie_simulator.hmac_key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256
+        ).digest()
     ).decode()
     if mode == "invalid":
         assert headers["X-Webhook-Signature"] != honest
@@ -424,7 +503,10 @@ def test_duplicated_callbacks_are_sent_twice(kie_simulator, api, callback_sink):
     task_id = api.create(text_body(callBackUrl=callback_sink.url))["data"]["taskId"]
     received = callback_sink.wait_for(2)
     assert [json.loads(c.body)["data"]["taskId"] for c in received] == [task_id, task_id]
-    assert kie_simulator.wait_for_stats(lambda s: s["callbacks_duplicated"] == 1)["callbacks_sent"] == 2
+    assert (
+        kie_simulator.wait_for_stats(lambda s: s["callbacks_duplicated"] == 1)["callbacks_sent"]
+        == 2
+    )
 
 
 def test_early_callback_arrives_before_the_create_answer(kie_simulator, api, callback_sink):
@@ -455,13 +537,21 @@ def test_rate_limit_accepts_n_per_window_then_answers_429_with_http_200(kie_simu
     time.sleep(0.55)  # the window runs on the simulator's own clock, out of the test's reach
     assert api.create()["code"] == 200
     stats = kie_simulator.stats()
-    assert (stats["create_task_calls"], stats["tasks_created"], stats["rejected"]["createTask:429"]) == (6, 4, 2)
+    assert (
+        stats["create_task_calls"],
+        stats["tasks_created"],
+        stats["rejected"]["createTask:429"],
+    ) == (6, 4, 2)
 
 
 def test_server_errors_are_http_500_and_do_nothing(kie_simulator, api):
     kie_simulator.set_faults(server_error=1.0, retry_after=2.5)
     response = api.post(CREATE, text_body())
-    assert (response.status_code, response.json()["code"], response.headers["Retry-After"]) == (500, 500, "2.5")
+    assert (response.status_code, response.json()["code"], response.headers["Retry-After"]) == (
+        500,
+        500,
+        "2.5",
+    )
     assert kie_simulator.stats()["tasks_created"] == 0
 
 
@@ -522,10 +612,18 @@ def test_forced_codes(kie_simulator, api):
     assert api.get("/api/v1/chat/credit").json()["code"] == 200
 
 
-@pytest.mark.parametrize(("setting", "keys"), [("msg", {"msg"}), ("message", {"message"}), ("alternate", {"msg", "message"})])
+@pytest.mark.parametrize(
+    ("setting", "keys"),
+    [("msg", {"msg"}), ("message", {"message"}), ("alternate", {"msg", "message"})],
+)
 def test_message_field_spelling(kie_simulator, api, setting, keys):
     kie_simulator.set_faults(message_field=setting)
-    seen = {key for _ in range(4) for key in api.get("/api/v1/chat/credit").json() if key in ("msg", "message")}
+    seen = {
+        key
+        for _ in range(4)
+        for key in api.get("/api/v1/chat/credit").json()
+        if key in ("msg", "message")
+    }
     assert seen == keys
 
 
@@ -534,12 +632,26 @@ def test_message_field_spelling(kie_simulator, api, setting, keys):
 
 def test_control_endpoint_is_off_unless_allowed():
     with KieSimulator(SimulatorConfig(port=0)) as simulator:
-        for method, path in (("GET", "/_control"), ("POST", "/_control"), ("GET", "/_control/stats"), ("POST", "/_control/reset")):
-            assert requests.request(method, simulator.base_url + path, json={}, timeout=5).status_code == 404
+        for method, path in (
+            ("GET", "/_control"),
+            ("POST", "/_control"),
+            ("GET", "/_control/stats"),
+            ("POST", "/_control/reset"),
+        ):
+            assert (
+                requests.request(method, simulator.base_url + path, json={}, timeout=5).status_code
+                == 404
+            )
 
 
 def test_control_rejects_unknown_or_bad_faults(kie_simulator):
-    for patch in ({"no_such_fault": 1}, {"server_error": 2}, {"credit_field": "coins"}, {"forced_codes": {"x": 500}}, []):
+    for patch in (
+        {"no_such_fault": 1},
+        {"server_error": 2},
+        {"credit_field": "coins"},
+        {"forced_codes": {"x": 500}},
+        [],
+    ):
         response = requests.post(kie_simulator.base_url + "/_control", json=patch, timeout=5)
         assert response.status_code == 400, patch
 
@@ -555,7 +667,13 @@ def test_reset_restores_faults_credits_and_counters(kie_simulator, api):
 
 
 def test_faults_parse_from_json_shapes():
-    faults = Faults().updated({"slow": 0.25, "disconnect": {"rate": 1, "times": 3, "endpoints": ["credit"]}, "server_error": None})
+    faults = Faults().updated(
+        {
+            "slow": 0.25,
+            "disconnect": {"rate": 1, "times": 3, "endpoints": ["credit"]},
+            "server_error": None,
+        }
+    )
     assert faults.slow == FaultRule(rate=0.25)
     assert faults.disconnect == FaultRule(rate=1.0, times=3, endpoints=frozenset({"credit"}))
     assert Faults().updated(faults.to_json()) == faults
@@ -565,12 +683,31 @@ def test_command_line_flags_become_faults():
     from videos.management.commands.kie_simulator import Command
 
     parser = Command().create_parser("manage.py", "kie_simulator")
-    options = vars(parser.parse_args([
-        "--port", "0", "--rate-limit", "20", "--server-error-rate", "0.1", "--lost-callback-rate", "0.5",
-        "--force-code", "createTask=433", "--credit-field", "creditsConsumed", "--out-of-credits",
-    ]))
+    options = vars(
+        parser.parse_args(
+            [
+                "--port",
+                "0",
+                "--rate-limit",
+                "20",
+                "--server-error-rate",
+                "0.1",
+                "--lost-callback-rate",
+                "0.5",
+                "--force-code",
+                "createTask=433",
+                "--credit-field",
+                "creditsConsumed",
+                "--out-of-credits",
+            ]
+        )
+    )
     faults = Faults().updated(Command._fault_patch(options))
-    assert faults.rate_limit == 20 and faults.server_error.rate == 0.1 and faults.lost_callback.rate == 0.5
+    assert (
+        faults.rate_limit == 20
+        and faults.server_error.rate == 0.1
+        and faults.lost_callback.rate == 0.5
+    )
     assert faults.forced_codes == {"createTask": 433}
     assert faults.credit_field == "creditsConsumed" and faults.out_of_credits
 

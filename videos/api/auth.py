@@ -53,7 +53,9 @@ class TokenApi(ApiView):
         data.is_valid(raise_exception=True)
         user = authenticate(request._request, **data.validated_data)
         if user is None or not user.is_active:
-            raise ValidationError({"non_field_errors": ["Unable to log in with these credentials."]})
+            raise ValidationError(
+                {"non_field_errors": ["Unable to log in with these credentials."]}
+            )
         services.personal_team_ensure(user=user)
         return Response({"token": services.api_token_get_or_create(user=user)})
 
@@ -83,7 +85,10 @@ class ApiTokenListApi(ApiView):
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         return paginated_response(
-            request, self, selectors.api_tokens_of(user=request.user), ordering="created",
+            request,
+            self,
+            selectors.api_tokens_of(user=request.user),
+            ordering="created",
             to_data=lambda rows: ApiTokenSerializer(rows, many=True).data,
         )
 

@@ -112,7 +112,9 @@ def paginated_response(
 
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` or `previous` link's cursor."),
+    OpenApiParameter(
+        "cursor", OpenApiTypes.STR, description="The `next` or `previous` link's cursor."
+    ),
     OpenApiParameter(
         "page_size",
         {"type": "integer", "minimum": 1, "maximum": Cursor.max_page_size},

@@ -100,16 +100,24 @@ def field_errors(details: Any, path: str = "") -> dict[str, list[dict[str, str]]
         flat: dict[str, list[dict[str, str]]] = {}
         for key, value in details.items():
             # An error of a list as a whole (too long, empty) is the list's own.
-            inner = path if key == "non_field_errors" and path else (f"{path}.{key}" if path else str(key))
+            inner = (
+                path
+                if key == "non_field_errors" and path
+                else (f"{path}.{key}" if path else str(key))
+            )
             flat.update(field_errors(value, inner))
         return flat
-    if isinstance(details, list) and details and all(
-        isinstance(item, dict) and "message" in item for item in details
+    if (
+        isinstance(details, list)
+        and details
+        and all(isinstance(item, dict) and "message" in item for item in details)
     ):
-        return {path or "non_field_errors": [
-            {"code": str(item.get("code") or "invalid"), "message": str(item["message"])}
-            for item in details
-        ]}
+        return {
+            path or "non_field_errors": [
+                {"code": str(item.get("code") or "invalid"), "message": str(item["message"])}
+                for item in details
+            ]
+        }
     if isinstance(details, list):
         flat = {}
         for index, value in enumerate(details):

@@ -37,7 +37,8 @@ class EstimateSerializer(serializers.Serializer):
     )
     budget_message = serializers.CharField(help_text="Why not, when they would not.")
     provider_credits_left = serializers.DecimalField(
-        **MONEY, allow_null=True,
+        **MONEY,
+        allow_null=True,
         help_text="The provider balance as last seen (null: not read yet).",
     )
     provider_credits_checked_at = serializers.DateTimeField(allow_null=True)

@@ -118,7 +118,9 @@ def stored_file_response(
     else:
         first, last = wanted
         length = last - first + 1
-        response = StreamingHttpResponse(_read(file, first, length), status=206, content_type=content_type)
+        response = StreamingHttpResponse(
+            _read(file, first, length), status=206, content_type=content_type
+        )
         response["Content-Length"] = str(length)
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
         response["Content-Disposition"] = f'inline; filename="{filename}"'

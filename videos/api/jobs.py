@@ -71,7 +71,9 @@ class JobInputSerializer(serializers.Serializer):
         help_text="A saved prompt (see /prompts/): its current version, or `version`.",
     )
     version = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True,
+        min_value=1,
+        required=False,
+        allow_null=True,
         help_text="With `prompt_id`: that prompt's version number (default: its current one).",
     )
     prompt_version = TeamObjectField(
@@ -92,13 +94,18 @@ class JobInputSerializer(serializers.Serializer):
             return data
         if data.get("prompt_version") is not None:
             raise ValidationError(
-                {"prompt_id": ["Name a saved prompt by `prompt_id` or by `prompt_version`, not both."]}
+                {
+                    "prompt_id": [
+                        "Name a saved prompt by `prompt_id` or by `prompt_version`, not both."
+                    ]
+                }
             )
         version = selectors.prompt_version_of(prompt=saved, number=number)
         if version is None:
             raise ValidationError({"version": [f"The prompt has no version {number}."]})
         data["prompt_version"] = version
         return data
+
     duration = serializers.ChoiceField(
         choices=Duration.choices, required=False, help_text="Seconds; default: the project's."
     )
@@ -107,7 +114,9 @@ class JobInputSerializer(serializers.Serializer):
     )
     sound = OptionalBooleanField(required=False, help_text="Default: the project's.")
     image_url = serializers.URLField(
-        max_length=2000, required=False, allow_blank=True,
+        max_length=2000,
+        required=False,
+        allow_blank=True,
         help_text="Image to video: a public http(s) URL of a JPEG, PNG or WebP image.",
     )
 
@@ -145,7 +154,9 @@ def job_body(request: Request, *, creating: bool = False) -> JobInputSerializer:
     """The job body, read as multipart (with an image) or JSON, validated."""
     form = request.content_type.startswith("multipart/")
     if creating:
-        serializer: type[JobInputSerializer] = JobCreateFormSerializer if form else JobCreateSerializer
+        serializer: type[JobInputSerializer] = (
+            JobCreateFormSerializer if form else JobCreateSerializer
+        )
     else:
         serializer = JobFormSerializer if form else JobInputSerializer
     body = serializer(data=request.data, context={"request": request})
@@ -191,9 +202,7 @@ class JobFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=Kind.choices)
     created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
-    has_asset = django_filters.BooleanFilter(
-        field_name="asset", lookup_expr="isnull", exclude=True
-    )
+    has_asset = django_filters.BooleanFilter(field_name="asset", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = GenerationJob
@@ -203,15 +212,18 @@ class JobFilter(django_filters.FilterSet):
 JOB_FILTER_PARAMETERS = [
     OpenApiParameter("project", OpenApiTypes.INT, description="Only this project's jobs."),
     OpenApiParameter(
-        "state", {"type": "array", "items": {"type": "string", "enum": JobState.values}},
-        explode=True, description="Only jobs in these states: repeat the parameter, or separate "
+        "state",
+        {"type": "array", "items": {"type": "string", "enum": JobState.values}},
+        explode=True,
+        description="Only jobs in these states: repeat the parameter, or separate "
         "states with commas (`state=queued,submitting`).",
     ),
     OpenApiParameter("kind", {"type": "string", "enum": Kind.values}),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Created at or after."),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Created before."),
     OpenApiParameter(
-        "has_asset", OpenApiTypes.BOOL,
+        "has_asset",
+        OpenApiTypes.BOOL,
         description="Only jobs with (true) or without (false) a stored clip; a canceled job "
         "whose clip still came has one.",
     ),
@@ -236,14 +248,22 @@ class JobListApi(ApiView):
         if not jobs.is_valid():
             raise ValidationError(jobs.errors)
         return paginated_response(
-            request, self, jobs.qs, ordering="-created",
-            to_data=lambda rows: JobSummarySerializer(rows, many=True, context={"request": request}).data,
+            request,
+            self,
+            jobs.qs,
+            ordering="-created",
+            to_data=lambda rows: (
+                JobSummarySerializer(rows, many=True, context={"request": request}).data
+            ),
         )
 
     @extend_schema(
         operation_id="jobs_create",
         parameters=[IDEMPOTENCY_PARAMETER],
-        request={"application/json": JobCreateSerializer, "multipart/form-data": JobCreateFormSerializer},
+        request={
+            "application/json": JobCreateSerializer,
+            "multipart/form-data": JobCreateFormSerializer,
+        },
         responses={
             201: JobSerializer,
             200: OpenApiResponse(JobSerializer, description="The job this Idempotency-Key made."),
@@ -263,7 +283,8 @@ class JobListApi(ApiView):
             **inputs,
         )
         return Response(
-            job_data(request, job), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            job_data(request, job),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
 
@@ -283,7 +304,7 @@ class JobBatchApi(ApiView):
         },
         description=f"Up to {BATCH_MAX_JOBS} jobs, all validated and priced before any is saved: "
         "either all are created or none. Errors are keyed by the job's index: "
-        "`{\"jobs\": {\"3\": {\"prompt\": [...]}}}`.",
+        '`{"jobs": {"3": {"prompt": [...]}}}`.',
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         key = idempotency_key(request)
@@ -331,7 +352,8 @@ class JobDetailApi(ApiView):
         parameters=[
             id_parameter("job_id", "uuid"),
             OpenApiParameter(
-                "wait", {"type": "integer", "minimum": 0, "maximum": WAIT_MAX_SECONDS},
+                "wait",
+                {"type": "integer", "minimum": 0, "maximum": WAIT_MAX_SECONDS},
                 description="Answer as soon as the job is settled (succeeded, failed, canceled "
                 "or needs attention) or after this many seconds, whichever comes first. A server "
                 "busy with many waiters answers at once.",
@@ -342,7 +364,11 @@ class JobDetailApi(ApiView):
     def get(self, request: AuthenticatedRequest, job_id: str) -> Response:
         seconds = _wait_seconds(request)
         job = _job(request, job_id)
-        if seconds and job.state not in selectors.SETTLED_STATES and _waiters.acquire(blocking=False):
+        if (
+            seconds
+            and job.state not in selectors.SETTLED_STATES
+            and _waiters.acquire(blocking=False)
+        ):
             try:
                 job = found(selectors.job_wait(user=request.user, job_id=job.pk, seconds=seconds))
             finally:
@@ -402,12 +428,18 @@ class JobVideoApi(_StoredFileApi):
         operation_id="jobs_video",
         parameters=[
             id_parameter("job_id", "uuid"),
-            OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                             description="One byte range, e.g. `bytes=0-1023`."),
+            OpenApiParameter(
+                "Range",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="One byte range, e.g. `bytes=0-1023`.",
+            ),
         ],
         responses={
             (200, "video/mp4"): OpenApiTypes.BINARY,
-            (206, "video/mp4"): OpenApiResponse(OpenApiTypes.BINARY, description="The range asked for."),
+            (206, "video/mp4"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The range asked for."
+            ),
             302: OpenApiResponse(description="On object storage: a signed, short-lived URL."),
             **FILE_ERRORS,
         },
@@ -417,7 +449,9 @@ class JobVideoApi(_StoredFileApi):
         asset = getattr(_job(request, job_id), "asset", None)
         if asset is None:
             raise NotFound("The job has no video yet.")
-        return stored_file_response(request, asset.file, content_type="video/mp4", etag=asset.sha256)
+        return stored_file_response(
+            request, asset.file, content_type="video/mp4", etag=asset.sha256
+        )
 
 
 class JobPosterApi(_StoredFileApi):

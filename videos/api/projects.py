@@ -49,10 +49,20 @@ class ProjectSerializer(serializers.Serializer):
 def project_data(project: Project, money: ProjectMoney) -> dict[str, Any]:
     return ProjectSerializer(
         {
-            **{field: getattr(project, field) for field in (
-                "id", "team_id", "name", "description", "default_duration",
-                "default_aspect_ratio", "default_sound", "created", "updated",
-            )},
+            **{
+                field: getattr(project, field)
+                for field in (
+                    "id",
+                    "team_id",
+                    "name",
+                    "description",
+                    "default_duration",
+                    "default_aspect_ratio",
+                    "default_sound",
+                    "created",
+                    "updated",
+                )
+            },
             "monthly_budget_usd": money.cap_usd,
             "spent_this_month_usd": money.spent_usd,
             "reserved_usd": money.reserved_usd,
@@ -94,8 +104,11 @@ class ProjectListApi(ApiView):
             return [project_data(project, money[project.pk]) for project in projects]
 
         return paginated_response(
-            request, self, selectors.project_list(user=request.user),
-            ordering="created", to_data=to_data,
+            request,
+            self,
+            selectors.project_list(user=request.user),
+            ordering="created",
+            to_data=to_data,
         )
 
     @extend_schema(
@@ -112,7 +125,9 @@ class ProjectListApi(ApiView):
         if values.get("monthly_budget_usd") is not None:
             require_role(request.user, team.pk, Role.OWNER)
         project = services.project_create(team=team, **values)
-        return Response(project_data(project, project_money(project)), status=status.HTTP_201_CREATED)
+        return Response(
+            project_data(project, project_money(project)), status=status.HTTP_201_CREATED
+        )
 
 
 class ProjectUpdateInput(serializers.Serializer):

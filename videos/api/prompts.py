@@ -74,7 +74,9 @@ class PromptListApi(ApiView):
     @extend_schema(
         operation_id="prompts_list",
         parameters=[
-            OpenApiParameter("project", OpenApiTypes.INT, description="Only this project's prompts."),
+            OpenApiParameter(
+                "project", OpenApiTypes.INT, description="Only this project's prompts."
+            ),
             *PAGE_PARAMETERS,
         ],
         responses={200: page_of(PromptSerializer, "PromptPage"), **error_responses(400, 404)},
@@ -85,7 +87,10 @@ class PromptListApi(ApiView):
         if project_id is not None:
             prompts = prompts.filter(project_id=project_id)
         return paginated_response(
-            request, self, prompts, ordering="created",
+            request,
+            self,
+            prompts,
+            ordering="created",
             to_data=lambda rows: PromptSerializer(rows, many=True).data,
         )
 
@@ -145,11 +150,17 @@ class PromptVersionListApi(ApiView):
     @extend_schema(
         operation_id="prompts_versions_list",
         parameters=[id_parameter("prompt_id"), *PAGE_PARAMETERS],
-        responses={200: page_of(PromptVersionSerializer, "PromptVersionPage"), **error_responses(400, 404)},
+        responses={
+            200: page_of(PromptVersionSerializer, "PromptVersionPage"),
+            **error_responses(400, 404),
+        },
     )
     def get(self, request: AuthenticatedRequest, prompt_id: str) -> Response:
         prompt: Any = found(selectors.prompt_get(user=request.user, prompt_id=prompt_id))
         return paginated_response(
-            request, self, selectors.prompt_version_list(prompt=prompt), ordering="-number",
+            request,
+            self,
+            selectors.prompt_version_list(prompt=prompt),
+            ordering="-number",
             to_data=lambda rows: PromptVersionSerializer(rows, many=True).data,
         )

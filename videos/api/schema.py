@@ -9,7 +9,9 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 
 
-def documented_endpoints(endpoints: list[tuple[str, Any, str, Any]]) -> list[tuple[str, Any, str, Any]]:
+def documented_endpoints(
+    endpoints: list[tuple[str, Any, str, Any]],
+) -> list[tuple[str, Any, str, Any]]:
     """One spelling of each route (the one with a trailing slash), and no catch-all."""
     return [endpoint for endpoint in endpoints if endpoint[0].endswith("/")]
 
@@ -29,8 +31,14 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
 # The first segment after /api/v1/ decides an operation's group in the Swagger UI.
 TAGS = {
-    "auth": "auth", "tokens": "auth", "teams": "teams", "invitations": "teams",
-    "projects": "projects", "prompts": "prompts", "jobs": "jobs", "estimate": "money",
+    "auth": "auth",
+    "tokens": "auth",
+    "teams": "teams",
+    "invitations": "teams",
+    "projects": "projects",
+    "prompts": "prompts",
+    "jobs": "jobs",
+    "estimate": "money",
     "spend": "money",
 }
 

@@ -139,7 +139,9 @@ class JobSummarySerializer(serializers.Serializer):
     idempotency_key = serializers.CharField(allow_null=True)
     retry_of = serializers.UUIDField(source="retry_of_id", allow_null=True)
     retried_as = serializers.UUIDField(
-        source="retried_as_id", allow_null=True, default=None,
+        source="retried_as_id",
+        allow_null=True,
+        default=None,
         help_text="The newer attempt made of this job, if it was retried.",
     )
     attempt = serializers.IntegerField()

@@ -34,7 +34,9 @@ class TeamSerializer(serializers.Serializer):
     name = serializers.CharField()
     slug = serializers.CharField()
     role = choice(Role, help_text="Your role in the team.")
-    personal = serializers.BooleanField(help_text="Your own team, where your projects go by default.")
+    personal = serializers.BooleanField(
+        help_text="Your own team, where your projects go by default."
+    )
 
 
 class MemberSerializer(serializers.Serializer):
@@ -57,15 +59,24 @@ class TeamListApi(ApiView):
                 for membership in Membership.objects.filter(user=request.user, team__in=teams)
             }
             return [
-                TeamSerializer({
-                    "id": t.pk, "name": t.name, "slug": t.slug, "role": roles[t.pk],
-                    "personal": t.personal_for_id == request.user.pk,
-                }).data
+                TeamSerializer(
+                    {
+                        "id": t.pk,
+                        "name": t.name,
+                        "slug": t.slug,
+                        "role": roles[t.pk],
+                        "personal": t.personal_for_id == request.user.pk,
+                    }
+                ).data
                 for t in teams
             ]
 
         return paginated_response(
-            request, self, selectors.team_list(user=request.user), ordering="created", to_data=to_data
+            request,
+            self,
+            selectors.team_list(user=request.user),
+            ordering="created",
+            to_data=to_data,
         )
 
 
@@ -78,7 +89,10 @@ class MemberListApi(ApiView):
     def get(self, request: AuthenticatedRequest, team_id: str) -> Response:
         team: Any = found(selectors.team_get(user=request.user, team_id=team_id))
         return paginated_response(
-            request, self, selectors.membership_list(team=team), ordering="created",
+            request,
+            self,
+            selectors.membership_list(team=team),
+            ordering="created",
             to_data=lambda rows: MemberSerializer(rows, many=True).data,
         )
 
@@ -109,9 +123,7 @@ class InvitationSerializer(serializers.Serializer):
     email = serializers.CharField(help_text="The invitee, when named by email.")
     role = choice(Role)
     status = choice(InvitationStatus)
-    invited_by = serializers.CharField(
-        source="invited_by.username", allow_null=True, default=None
-    )
+    invited_by = serializers.CharField(source="invited_by.username", allow_null=True, default=None)
     created = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
 
@@ -131,13 +143,19 @@ class TeamInvitationListApi(ApiView):
     @extend_schema(
         operation_id="teams_invitations_list",
         parameters=[id_parameter("team_id"), *PAGE_PARAMETERS],
-        responses={200: page_of(InvitationSerializer, "InvitationPage"), **error_responses(400, 403, 404)},
+        responses={
+            200: page_of(InvitationSerializer, "InvitationPage"),
+            **error_responses(400, 403, 404),
+        },
         description="The team's invitations still waiting for an answer (owners).",
     )
     def get(self, request: AuthenticatedRequest, team_id: str) -> Response:
         team = self._team(request, team_id)
         return paginated_response(
-            request, self, selectors.team_invitations(team=team), ordering="created",
+            request,
+            self,
+            selectors.team_invitations(team=team),
+            ordering="created",
             to_data=lambda rows: InvitationSerializer(rows, many=True).data,
         )
 
@@ -179,13 +197,17 @@ class MyInvitationListApi(ApiView):
         operation_id="invitations_list",
         parameters=PAGE_PARAMETERS,
         responses={
-            200: page_of(InvitationSerializer, "MyInvitationPage"), **error_responses(400, 404)
+            200: page_of(InvitationSerializer, "MyInvitationPage"),
+            **error_responses(400, 404),
         },
         description="Your pending invitations, by your username or your email.",
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         return paginated_response(
-            request, self, selectors.invitations_for(user=request.user), ordering="created",
+            request,
+            self,
+            selectors.invitations_for(user=request.user),
+            ordering="created",
             to_data=lambda rows: InvitationSerializer(rows, many=True).data,
         )
 
@@ -243,7 +265,9 @@ class MemberDetailApi(ApiView):
         membership = self._membership(request, team_id, user_id)
         data = MemberUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.membership_set_role(membership=membership, role=data.validated_data["role"])
+        membership = services.membership_set_role(
+            membership=membership, role=data.validated_data["role"]
+        )
         return Response(MemberSerializer(membership).data)
 
     @extend_schema(

@@ -94,7 +94,11 @@ def acting_team_id(request: Request, kwargs: dict[str, Any]) -> int | None:
         found = selectors.project_get(user=user, project_id=kwargs["project_id"])
     elif "job_id" in kwargs:
         # Not a UUID: pk=None, which matches no job.
-        found = selectors.job_list(user=user).filter(pk=selectors.uuid_or_none(kwargs["job_id"])).first()  # type: ignore[misc]
+        found = (
+            selectors.job_list(user=user)
+            .filter(pk=selectors.uuid_or_none(kwargs["job_id"]))  # type: ignore[misc]
+            .first()
+        )
     elif "prompt_id" in kwargs:
         found = selectors.prompt_get(user=user, prompt_id=kwargs["prompt_id"])
         found = found.project if found else None
@@ -102,7 +106,9 @@ def acting_team_id(request: Request, kwargs: dict[str, Any]) -> int | None:
         project_id = request.query_params.get("project")
         if project_id is None and request.method == "POST" and isinstance(request.data, dict):
             jobs = request.data.get("jobs")
-            first = jobs[0] if isinstance(jobs, list) and jobs and isinstance(jobs[0], dict) else None
+            first = (
+                jobs[0] if isinstance(jobs, list) and jobs and isinstance(jobs[0], dict) else None
+            )
             project_id = (first or request.data).get("project")
         if project_id is not None:
             found = selectors.project_get(user=user, project_id=project_id)

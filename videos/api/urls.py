@@ -70,9 +70,7 @@ def slash_optional(patterns: list[URLPattern | URLResolver]) -> list[URLPattern 
     """Each route also without its trailing slash: a script that posts to `/jobs` must reach the
     view, not a redirect that its HTTP client follows as a GET. The schema lists one spelling."""
     aliases = [
-        path(str(p.pattern).rstrip("/"), p.callback)
-        for p in patterns
-        if isinstance(p, URLPattern)
+        path(str(p.pattern).rstrip("/"), p.callback) for p in patterns if isinstance(p, URLPattern)
     ]
     return [*patterns, *aliases]
 

@@ -67,7 +67,14 @@ class JobSpec:
 
 # What a door passes to `job_prepare`, under these names (API fields, admin and portal form fields).
 JOB_INPUTS = (
-    "project", "kind", "prompt", "prompt_version", "duration", "aspect_ratio", "sound", "image",
+    "project",
+    "kind",
+    "prompt",
+    "prompt_version",
+    "duration",
+    "aspect_ratio",
+    "sound",
+    "image",
     "image_url",
 )
 

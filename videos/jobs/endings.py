@@ -18,7 +18,6 @@ from videos.models import (
 )
 
 if TYPE_CHECKING:
-
     pass
 
 logger = logging.getLogger(__name__)
@@ -63,7 +62,9 @@ def close_canceled(job: GenerationJob, *, note: str) -> None:
         ).update(next_poll_at=None)
         if closed:
             billing.job_release(job=job, note="Released: canceled and no clip arrived")
-            JobEvent.objects.create(job=job, from_state=S.CANCELED, to_state=S.CANCELED, reason=note)
+            JobEvent.objects.create(
+                job=job, from_state=S.CANCELED, to_state=S.CANCELED, reason=note
+            )
 
 
 def settle(job: GenerationJob, *, canceled: bool, note: str = "") -> None:

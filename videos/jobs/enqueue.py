@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from django_q.tasks import async_task
 
 if TYPE_CHECKING:
-
     pass
 
 logger = logging.getLogger(__name__)

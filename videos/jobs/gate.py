@@ -81,7 +81,9 @@ def balance_for(*, credits_needed: int, provider: str = "kie") -> Balance:
     queued_credits = 0
     for row in queued:
         try:
-            credits = price_for(duration=row["duration"], sound=row["sound"], provider=provider).credits
+            credits = price_for(
+                duration=row["duration"], sound=row["sound"], provider=provider
+            ).credits
         except PriceMissing:
             continue
         queued_credits += credits * row["jobs"]
@@ -107,7 +109,9 @@ def claim_submission_slot(job: GenerationJob) -> float | None:
     )
     wait = float("inf")
     with transaction.atomic():
-        account, _ = ProviderAccount.objects.select_for_update().get_or_create(provider=job.provider)
+        account, _ = ProviderAccount.objects.select_for_update().get_or_create(
+            provider=job.provider
+        )
         if account.is_paused:
             reason = f"Held: submissions are paused ({account.pause_reason})."
         elif account.credits_left is not None and account.credits_left < needed_credits:
@@ -174,7 +178,11 @@ def pause(provider: str, *, code: str, reason: str) -> None:
     """Stop every worker from submitting to `provider` until `resume`."""
     account_for(provider)
     with transaction.atomic():
-        _pause(ProviderAccount.objects.select_for_update().get(provider=provider), code=code, reason=reason)
+        _pause(
+            ProviderAccount.objects.select_for_update().get(provider=provider),
+            code=code,
+            reason=reason,
+        )
 
 
 def _pause(account: ProviderAccount, *, code: str, reason: str) -> None:

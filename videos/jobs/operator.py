@@ -42,7 +42,10 @@ def job_cancel(*, job: GenerationJob, by: User | None = None) -> bool:
     who = f" by {by}" if by else ""
     with transaction.atomic():
         if transition(
-            job, to=S.CANCELED, party=Party.PERSON, allowed_from=[S.QUEUED],
+            job,
+            to=S.CANCELED,
+            party=Party.PERSON,
+            allowed_from=[S.QUEUED],
             reason=f"Canceled{who}.",
             finished_at=timezone.now(),
         ):
@@ -95,12 +98,16 @@ def job_retry(
     """
     if job.state not in (S.FAILED, S.CANCELED):
         raise ValidationError(
-            {"state": f"Only failed or canceled jobs can be retried, not {job.get_state_display().lower()}."}
+            {
+                "state": f"Only failed or canceled jobs can be retried, not {job.get_state_display().lower()}."
+            }
         )
     upload = None
     if job.source_image:
         with job.source_image.open("rb") as image:
-            upload = SimpleUploadedFile((job.source_image.name or "").rsplit("/", 1)[-1], image.read())
+            upload = SimpleUploadedFile(
+                (job.source_image.name or "").rsplit("/", 1)[-1], image.read()
+            )
     # Prepared before the transaction: an image URL is resolved again, outside any lock.
     spec = job_prepare(
         project=job.project,
@@ -152,7 +159,10 @@ def job_retrieval_retry(*, job: GenerationJob, by: User | None) -> bool:
     if job.state == S.NEEDS_ATTENTION:
         with transaction.atomic():
             moved = transition(
-                job, to=S.RETRIEVING, party=Party.PERSON, allowed_from=[S.NEEDS_ATTENTION],
+                job,
+                to=S.RETRIEVING,
+                party=Party.PERSON,
+                allowed_from=[S.NEEDS_ATTENTION],
                 reason=reason,
             )
             if moved:
@@ -168,8 +178,10 @@ def job_retrieval_retry(*, job: GenerationJob, by: User | None) -> bool:
         ).update(updated=now)
         if not claimed:
             raise ValidationError(
-                {"state": "Its clip is being copied right now; retry once it has been stuck for "
-                 f"{conf('STALE_STEP_SECONDS')} seconds."}
+                {
+                    "state": "Its clip is being copied right now; retry once it has been stuck for "
+                    f"{conf('STALE_STEP_SECONDS')} seconds."
+                }
             )
         # The retrieval deadline counts from the latest move into `retrieving`.
         JobEvent.objects.create(
@@ -183,13 +195,17 @@ def _unsure_whether_sent(job: GenerationJob) -> None:
     """Raise unless the job needs attention because nobody knows whether the provider has it."""
     if job.state != S.NEEDS_ATTENTION:
         raise ValidationError(
-            {"state": f"Only jobs that need attention can be resolved, not "
-             f"{job.get_state_display().lower()} ones."}
+            {
+                "state": f"Only jobs that need attention can be resolved, not "
+                f"{job.get_state_display().lower()} ones."
+            }
         )
     if job.result_url:
         raise ValidationError(
-            {"state": "The provider finished this job; its clip could not be stored. Retry "
-             "the retrieval instead."}
+            {
+                "state": "The provider finished this job; its clip could not be stored. Retry "
+                "the retrieval instead."
+            }
         )
     if job.provider_task_id:
         raise ValidationError(
@@ -197,9 +213,7 @@ def _unsure_whether_sent(job: GenerationJob) -> None:
         )
 
 
-def job_adopt_task(
-    *, job: GenerationJob, task_id: str, by: User | None
-) -> bool:
+def job_adopt_task(*, job: GenerationJob, task_id: str, by: User | None) -> bool:
     """Give a job that needs attention the provider task an operator found for it, then follow
     that task as if its createTask answer had arrived: it is polled, and an outcome the
     provider already has (a clip, a failure) is applied at once.
@@ -225,8 +239,10 @@ def job_adopt_task(
         ) from None
     if status.callback_url and not status.callback_url.endswith(job.callback_path):
         raise ValidationError(
-            {"task_id": f"Task {task_id} was created for another job (its callback URL is "
-             "not this job's)."}
+            {
+                "task_id": f"Task {task_id} was created for another job (its callback URL is "
+                "not this job's)."
+            }
         )
     now = timezone.now()
     try:

@@ -33,7 +33,6 @@ from videos.providers.base import (
 )
 
 if TYPE_CHECKING:
-
     pass
 
 logger = logging.getLogger(__name__)
@@ -100,7 +99,9 @@ def job_handle_callback(job_id: Any, payload: dict[str, Any], *, verified: bool)
             return
         task_id = payload["task_id"]
         if job.provider_task_id and job.provider_task_id != task_id:
-            logger.warning("Callback for job %s names task %s, not its own; ignored", job.pk, task_id)
+            logger.warning(
+                "Callback for job %s names task %s, not its own; ignored", job.pk, task_id
+            )
             return
         try:
             status = get_provider(job.provider).get_task(task_id)
@@ -108,7 +109,9 @@ def job_handle_callback(job_id: Any, payload: dict[str, Any], *, verified: bool)
             logger.warning("Could not confirm callback for job %s: %s", job.pk, exc.message)
             if job.provider_task_id is None:
                 JobEvent.objects.create(
-                    job=job, from_state=job.state, to_state=job.state,
+                    job=job,
+                    from_state=job.state,
+                    to_state=job.state,
                     reason=f"A callback named task {task_id}, which the provider could not "
                     f"confirm ({exc.message}); it was not adopted.",
                 )
@@ -151,7 +154,11 @@ def _adopt(job: GenerationJob, task_id: str, *, reason: str) -> None:
 def job_apply_status(job: GenerationJob, status: TaskStatus) -> None:
     """Move the job by what the provider says of its task (from a callback or a poll)."""
     if job.provider_task_id is None:
-        _adopt(job, status.task_id, reason=f"Adopted task {status.task_id} from the provider's callback.")
+        _adopt(
+            job,
+            status.task_id,
+            reason=f"Adopted task {status.task_id} from the provider's callback.",
+        )
     if status.state is TaskState.SUCCESS:
         _result_ready(job, status)
     elif status.state is TaskState.FAIL:
@@ -257,8 +264,13 @@ def _poll_for_late_clip(job: GenerationJob, *, now: datetime.datetime) -> None:
         ).update(next_poll_at=None)
         if stopped:
             JobEvent.objects.create(
-                job=job, from_state=S.FAILED, to_state=S.FAILED,
+                job=job,
+                from_state=S.FAILED,
+                to_state=S.FAILED,
                 reason="Stopped looking for a late clip: "
-                + ("the provider reports the task failed." if not expired
-                   else "its result would have expired by now."),
+                + (
+                    "the provider reports the task failed."
+                    if not expired
+                    else "its result would have expired by now."
+                ),
             )

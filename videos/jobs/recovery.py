@@ -25,7 +25,6 @@ from videos.models import (
 )
 
 if TYPE_CHECKING:
-
     pass
 
 logger = logging.getLogger(__name__)
@@ -77,8 +76,12 @@ def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     stale = now - datetime.timedelta(seconds=conf("STALE_STEP_SECONDS"))
     counts = {
-        "needs_attention": 0, "retrieving": 0, "retrieval_gave_up": 0, "submitted": 0,
-        "polled": 0, "budget_month_ended": 0,
+        "needs_attention": 0,
+        "retrieving": 0,
+        "retrieval_gave_up": 0,
+        "submitted": 0,
+        "polled": 0,
+        "budget_month_ended": 0,
     }
 
     for job in GenerationJob.objects.filter(state=S.SUBMITTING, updated__lt=stale):
@@ -138,7 +141,9 @@ def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
     # Canceled before the provider's task id was known: no poll can find it; stop waiting.
     deadline = now - datetime.timedelta(minutes=conf("DEADLINE_MINUTES"))
     for job in GenerationJob.objects.filter(
-        state=S.CANCELED, next_poll_at__isnull=False, provider_task_id__isnull=True,
+        state=S.CANCELED,
+        next_poll_at__isnull=False,
+        provider_task_id__isnull=True,
         created__lt=deadline,
     ):
         close_canceled(job, note="No task id and no clip arrived before the deadline.")

@@ -19,7 +19,6 @@ from videos.models import (
 from videos.providers import get_provider
 
 if TYPE_CHECKING:
-
     pass
 
 logger = logging.getLogger(__name__)
@@ -77,8 +76,7 @@ def retrieval_give_up(job: GenerationJob, *, party: Party, reason: str) -> bool:
 
 
 def retrieval_deadline(job: GenerationJob) -> datetime.datetime:
-    started = (
-        job.events.filter(to_state=S.RETRIEVING).order_by("-created").values_list("created", flat=True).first()
-        or deadline(job)
-    )
+    started = job.events.filter(to_state=S.RETRIEVING).order_by("-created").values_list(
+        "created", flat=True
+    ).first() or deadline(job)
     return started + datetime.timedelta(minutes=conf("RETRIEVAL_DEADLINE_MINUTES"))

@@ -88,7 +88,9 @@ def transition(
     loser re-reads and tries again only if the new state is still one it may leave. Raises
     IllegalMove when `allowed_from` names a move the table does not give `party`.
     """
-    possible = {source for (source, target), parties in MOVES.items() if target == to and party in parties}
+    possible = {
+        source for (source, target), parties in MOVES.items() if target == to and party in parties
+    }
     if allowed_from is not None:
         wanted = set(allowed_from)
         if not wanted <= possible:
@@ -104,7 +106,9 @@ def transition(
                 state=to, state_reason=reason, updated=timezone.now(), **fields
             )
             if moved:
-                JobEvent.objects.create(job_id=job.pk, from_state=current, to_state=to, reason=reason)
+                JobEvent.objects.create(
+                    job_id=job.pk, from_state=current, to_state=to, reason=reason
+                )
         if moved:
             job.refresh_from_db()
             return True

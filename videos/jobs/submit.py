@@ -35,7 +35,6 @@ from videos.providers.base import (
 )
 
 if TYPE_CHECKING:
-
     pass
 
 logger = logging.getLogger(__name__)
@@ -100,7 +99,9 @@ def job_submit(job_id: Any, *, now: datetime.datetime | None = None) -> None:
         task_id = provider.create_task(request, callback_url=callback_url)
     except InvalidRequest as exc:
         job_fail(
-            job, reason=f"The provider would refuse this job: {exc}", code="invalid",
+            job,
+            reason=f"The provider would refuse this job: {exc}",
+            code="invalid",
             party=Party.WORKER,
         )
         return
@@ -165,8 +166,11 @@ def _submission_refused(job: GenerationJob, exc: ProviderError) -> None:
         logger.error("kie.ai refused job %s with code %s: %s", job.pk, code, exc.message)
     if exc.action is Action.FAIL:
         job_fail(
-            job, reason=f"The provider refused the job: {exc.message}", code=code,
-            message=exc.message, party=Party.WORKER,
+            job,
+            reason=f"The provider refused the job: {exc.message}",
+            code=code,
+            message=exc.message,
+            party=Party.WORKER,
         )
     elif exc.action is Action.PAUSE:
         submissions_pause(job.provider, code=code, reason=exc.message)
@@ -196,11 +200,16 @@ def _upload_source_image(job: GenerationJob, provider: Any) -> bool:
     UPLOAD_MAX_ATTEMPTS tries)."""
     try:
         with job.source_image.open("rb") as image:
-            url = provider.upload_image(image.read(), (job.source_image.name or "").rsplit("/", 1)[-1])
+            url = provider.upload_image(
+                image.read(), (job.source_image.name or "").rsplit("/", 1)[-1]
+            )
     except InvalidRequest as exc:
         job_fail(
-            job, reason=f"The image cannot be used: {exc}", code="invalid",
-            party=Party.WORKER, allowed_from=[S.QUEUED],
+            job,
+            reason=f"The image cannot be used: {exc}",
+            code="invalid",
+            party=Party.WORKER,
+            allowed_from=[S.QUEUED],
         )
         return False
     except ProviderError as exc:

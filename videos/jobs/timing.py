@@ -14,7 +14,6 @@ from videos.models import (
 )
 
 if TYPE_CHECKING:
-
     pass
 
 logger = logging.getLogger(__name__)

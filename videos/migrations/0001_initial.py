@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,230 +16,627 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('default_duration', models.PositiveSmallIntegerField(choices=[(5, '5 seconds'), (10, '10 seconds')], default=5)),
-                ('default_aspect_ratio', models.CharField(choices=[('16:9', '16:9 landscape'), ('9:16', '9:16 portrait'), ('1:1', '1:1 square')], default='16:9', max_length=5)),
-                ('default_sound', models.BooleanField(default=False)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "default_duration",
+                    models.PositiveSmallIntegerField(
+                        choices=[(5, "5 seconds"), (10, "10 seconds")], default=5
+                    ),
+                ),
+                (
+                    "default_aspect_ratio",
+                    models.CharField(
+                        choices=[
+                            ("16:9", "16:9 landscape"),
+                            ("9:16", "9:16 portrait"),
+                            ("1:1", "1:1 square"),
+                        ],
+                        default="16:9",
+                        max_length=5,
+                    ),
+                ),
+                ("default_sound", models.BooleanField(default=False)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('editor', 'Editor'), ('viewer', 'Viewer')], default='editor', max_length=10)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("owner", "Owner"), ("editor", "Editor"), ("viewer", "Viewer")],
+                        default="editor",
+                        max_length=10,
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Prompt',
+            name="Prompt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='prompts', to='videos.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="prompts",
+                        to="videos.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'title'],
+                "ordering": ["project", "title"],
             },
         ),
         migrations.CreateModel(
-            name='PromptVersion',
+            name="PromptVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('text', models.TextField(max_length=1000)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='videos.prompt')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("text", models.TextField(max_length=1000)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="videos.prompt",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['prompt', '-number'],
+                "ordering": ["prompt", "-number"],
             },
         ),
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('slug', models.SlugField(max_length=120, unique=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('members', models.ManyToManyField(related_name='teams', through='videos.Membership', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("slug", models.SlugField(max_length=120, unique=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        related_name="teams",
+                        through="videos.Membership",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='project',
-            name='team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='projects', to='videos.team'),
+            model_name="project",
+            name="team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="projects",
+                to="videos.team",
+            ),
         ),
         migrations.AddField(
-            model_name='membership',
-            name='team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='videos.team'),
+            model_name="membership",
+            name="team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="memberships",
+                to="videos.team",
+            ),
         ),
         migrations.CreateModel(
-            name='GenerationJob',
+            name="GenerationJob",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('text_to_video', 'Text to video'), ('image_to_video', 'Image to video')], max_length=20)),
-                ('prompt_text', models.TextField(help_text='The exact text sent, kept even if the prompt changes.', max_length=1000)),
-                ('source_image', models.FileField(blank=True, max_length=300, upload_to=videos.models._source_image_path)),
-                ('source_image_url', models.URLField(blank=True, max_length=2000)),
-                ('duration', models.PositiveSmallIntegerField(choices=[(5, '5 seconds'), (10, '10 seconds')], default=5)),
-                ('aspect_ratio', models.CharField(choices=[('16:9', '16:9 landscape'), ('9:16', '9:16 portrait'), ('1:1', '1:1 square')], default='16:9', max_length=5)),
-                ('sound', models.BooleanField(default=False)),
-                ('state', models.CharField(choices=[('queued', 'Queued'), ('submitting', 'Submitting'), ('submitted', 'Submitted'), ('generating', 'Generating'), ('retrieving', 'Retrieving'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('canceled', 'Canceled'), ('needs_attention', 'Needs attention')], default='queued', max_length=20)),
-                ('state_reason', models.TextField(blank=True, help_text='Why the job is in its state, for people.')),
-                ('estimated_cost_usd', models.DecimalField(decimal_places=4, default=0, max_digits=10)),
-                ('provider', models.CharField(default='kie', max_length=20)),
-                ('provider_task_id', models.CharField(blank=True, max_length=200, null=True)),
-                ('callback_token', models.CharField(default=videos.models._callback_token, editable=False, max_length=64)),
-                ('provider_error_code', models.CharField(blank=True, max_length=40)),
-                ('provider_error_message', models.TextField(blank=True)),
-                ('provider_credits', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True)),
-                ('result_url', models.URLField(blank=True, max_length=2000)),
-                ('idempotency_key', models.CharField(blank=True, max_length=200, null=True)),
-                ('attempt', models.PositiveSmallIntegerField(default=1)),
-                ('canceled_by_user', models.BooleanField(default=False, help_text='Canceled after submission; a result that still arrives is kept.')),
-                ('submit_after', models.DateTimeField(blank=True, null=True)),
-                ('submit_attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_poll_at', models.DateTimeField(blank=True, null=True)),
-                ('poll_attempts', models.PositiveIntegerField(default=0)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('retry_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='retries', to='videos.generationjob')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='videos.project')),
-                ('prompt_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='videos.promptversion')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='videos.team')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("text_to_video", "Text to video"),
+                            ("image_to_video", "Image to video"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "prompt_text",
+                    models.TextField(
+                        help_text="The exact text sent, kept even if the prompt changes.",
+                        max_length=1000,
+                    ),
+                ),
+                (
+                    "source_image",
+                    models.FileField(
+                        blank=True, max_length=300, upload_to=videos.models._source_image_path
+                    ),
+                ),
+                ("source_image_url", models.URLField(blank=True, max_length=2000)),
+                (
+                    "duration",
+                    models.PositiveSmallIntegerField(
+                        choices=[(5, "5 seconds"), (10, "10 seconds")], default=5
+                    ),
+                ),
+                (
+                    "aspect_ratio",
+                    models.CharField(
+                        choices=[
+                            ("16:9", "16:9 landscape"),
+                            ("9:16", "9:16 portrait"),
+                            ("1:1", "1:1 square"),
+                        ],
+                        default="16:9",
+                        max_length=5,
+                    ),
+                ),
+                ("sound", models.BooleanField(default=False)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("submitting", "Submitting"),
+                            ("submitted", "Submitted"),
+                            ("generating", "Generating"),
+                            ("retrieving", "Retrieving"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                            ("needs_attention", "Needs attention"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "state_reason",
+                    models.TextField(
+                        blank=True, help_text="Why the job is in its state, for people."
+                    ),
+                ),
+                (
+                    "estimated_cost_usd",
+                    models.DecimalField(decimal_places=4, default=0, max_digits=10),
+                ),
+                ("provider", models.CharField(default="kie", max_length=20)),
+                ("provider_task_id", models.CharField(blank=True, max_length=200, null=True)),
+                (
+                    "callback_token",
+                    models.CharField(
+                        default=videos.models._callback_token, editable=False, max_length=64
+                    ),
+                ),
+                ("provider_error_code", models.CharField(blank=True, max_length=40)),
+                ("provider_error_message", models.TextField(blank=True)),
+                (
+                    "provider_credits",
+                    models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True),
+                ),
+                ("result_url", models.URLField(blank=True, max_length=2000)),
+                ("idempotency_key", models.CharField(blank=True, max_length=200, null=True)),
+                ("attempt", models.PositiveSmallIntegerField(default=1)),
+                (
+                    "canceled_by_user",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Canceled after submission; a result that still arrives is kept.",
+                    ),
+                ),
+                ("submit_after", models.DateTimeField(blank=True, null=True)),
+                ("submit_attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_poll_at", models.DateTimeField(blank=True, null=True)),
+                ("poll_attempts", models.PositiveIntegerField(default=0)),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "retry_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="retries",
+                        to="videos.generationjob",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="jobs",
+                        to="videos.project",
+                    ),
+                ),
+                (
+                    "prompt_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="jobs",
+                        to="videos.promptversion",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="jobs",
+                        to="videos.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
+                "ordering": ["-created"],
             },
         ),
         migrations.CreateModel(
-            name='Asset',
+            name="Asset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=300, upload_to=videos.models._asset_path)),
-                ('poster', models.FileField(blank=True, max_length=300, upload_to=videos.models._asset_path)),
-                ('sha256', models.CharField(max_length=64)),
-                ('size_bytes', models.PositiveBigIntegerField()),
-                ('duration_s', models.FloatField()),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('fps', models.FloatField()),
-                ('has_audio', models.BooleanField()),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('job', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='asset', to='videos.generationjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("file", models.FileField(max_length=300, upload_to=videos.models._asset_path)),
+                (
+                    "poster",
+                    models.FileField(
+                        blank=True, max_length=300, upload_to=videos.models._asset_path
+                    ),
+                ),
+                ("sha256", models.CharField(max_length=64)),
+                ("size_bytes", models.PositiveBigIntegerField()),
+                ("duration_s", models.FloatField()),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("fps", models.FloatField()),
+                ("has_audio", models.BooleanField()),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "job",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="asset",
+                        to="videos.generationjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('size_bytes__gt', 0)), name='asset_size_positive'), models.CheckConstraint(condition=models.Q(('duration_s__gt', 0)), name='asset_duration_positive')],
+                "ordering": ["-created"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("size_bytes__gt", 0)), name="asset_size_positive"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("duration_s__gt", 0)), name="asset_duration_positive"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='JobEvent',
+            name="JobEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('from_state', models.CharField(blank=True, choices=[('queued', 'Queued'), ('submitting', 'Submitting'), ('submitted', 'Submitted'), ('generating', 'Generating'), ('retrieving', 'Retrieving'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('canceled', 'Canceled'), ('needs_attention', 'Needs attention')], max_length=20)),
-                ('to_state', models.CharField(choices=[('queued', 'Queued'), ('submitting', 'Submitting'), ('submitted', 'Submitted'), ('generating', 'Generating'), ('retrieving', 'Retrieving'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('canceled', 'Canceled'), ('needs_attention', 'Needs attention')], max_length=20)),
-                ('reason', models.TextField(blank=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='videos.generationjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "from_state",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("queued", "Queued"),
+                            ("submitting", "Submitting"),
+                            ("submitted", "Submitted"),
+                            ("generating", "Generating"),
+                            ("retrieving", "Retrieving"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                            ("needs_attention", "Needs attention"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "to_state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("submitting", "Submitting"),
+                            ("submitted", "Submitted"),
+                            ("generating", "Generating"),
+                            ("retrieving", "Retrieving"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                            ("needs_attention", "Needs attention"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="videos.generationjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created', 'id'],
-                'indexes': [models.Index(fields=['job', 'created'], name='jobevent_job_created')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('to_state__in', ['queued', 'submitting', 'submitted', 'generating', 'retrieving', 'succeeded', 'failed', 'canceled', 'needs_attention'])), name='jobevent_to_state_valid'), models.CheckConstraint(condition=models.Q(('from_state', ''), ('from_state__in', ['queued', 'submitting', 'submitted', 'generating', 'retrieving', 'succeeded', 'failed', 'canceled', 'needs_attention']), _connector='OR'), name='jobevent_from_state_valid')],
+                "ordering": ["created", "id"],
+                "indexes": [models.Index(fields=["job", "created"], name="jobevent_job_created")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "to_state__in",
+                                [
+                                    "queued",
+                                    "submitting",
+                                    "submitted",
+                                    "generating",
+                                    "retrieving",
+                                    "succeeded",
+                                    "failed",
+                                    "canceled",
+                                    "needs_attention",
+                                ],
+                            )
+                        ),
+                        name="jobevent_to_state_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("from_state", ""),
+                            (
+                                "from_state__in",
+                                [
+                                    "queued",
+                                    "submitting",
+                                    "submitted",
+                                    "generating",
+                                    "retrieving",
+                                    "succeeded",
+                                    "failed",
+                                    "canceled",
+                                    "needs_attention",
+                                ],
+                            ),
+                            _connector="OR",
+                        ),
+                        name="jobevent_from_state_valid",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='promptversion',
-            constraint=models.UniqueConstraint(fields=('prompt', 'number'), name='prompt_version_unique'),
+            model_name="promptversion",
+            constraint=models.UniqueConstraint(
+                fields=("prompt", "number"), name="prompt_version_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='promptversion',
-            constraint=models.CheckConstraint(condition=models.Q(('number__gte', 1)), name='prompt_version_number_pos'),
+            model_name="promptversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("number__gte", 1)), name="prompt_version_number_pos"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='project',
-            constraint=models.UniqueConstraint(fields=('team', 'name'), name='project_unique_name_per_team'),
+            model_name="project",
+            constraint=models.UniqueConstraint(
+                fields=("team", "name"), name="project_unique_name_per_team"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='project',
-            constraint=models.CheckConstraint(condition=models.Q(('default_duration__in', [5, 10])), name='project_default_duration_valid'),
+            model_name="project",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("default_duration__in", [5, 10])),
+                name="project_default_duration_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='project',
-            constraint=models.CheckConstraint(condition=models.Q(('default_aspect_ratio__in', ['16:9', '9:16', '1:1'])), name='project_default_aspect_valid'),
+            model_name="project",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("default_aspect_ratio__in", ["16:9", "9:16", "1:1"])),
+                name="project_default_aspect_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('user', 'team'), name='membership_unique_user_team'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("user", "team"), name="membership_unique_user_team"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.CheckConstraint(condition=models.Q(('role__in', ['owner', 'editor', 'viewer'])), name='membership_role_valid'),
+            model_name="membership",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("role__in", ["owner", "editor", "viewer"])),
+                name="membership_role_valid",
+            ),
         ),
         migrations.AddIndex(
-            model_name='generationjob',
-            index=models.Index(fields=['project', 'state', 'created'], name='job_project_state_created'),
+            model_name="generationjob",
+            index=models.Index(
+                fields=["project", "state", "created"], name="job_project_state_created"
+            ),
         ),
         migrations.AddIndex(
-            model_name='generationjob',
-            index=models.Index(fields=['state', 'next_poll_at'], name='job_state_next_poll'),
+            model_name="generationjob",
+            index=models.Index(fields=["state", "next_poll_at"], name="job_state_next_poll"),
         ),
         migrations.AddIndex(
-            model_name='generationjob',
-            index=models.Index(fields=['state', 'updated'], name='job_state_updated'),
+            model_name="generationjob",
+            index=models.Index(fields=["state", "updated"], name="job_state_updated"),
         ),
         migrations.AddConstraint(
-            model_name='generationjob',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('team', 'idempotency_key'), name='job_idempotency_key_unique_per_team'),
+            model_name="generationjob",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("team", "idempotency_key"),
+                name="job_idempotency_key_unique_per_team",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='generationjob',
-            constraint=models.UniqueConstraint(condition=models.Q(('provider_task_id__isnull', False)), fields=('provider', 'provider_task_id'), name='job_provider_task_unique'),
+            model_name="generationjob",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("provider_task_id__isnull", False)),
+                fields=("provider", "provider_task_id"),
+                name="job_provider_task_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='generationjob',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['text_to_video', 'image_to_video'])), name='job_kind_valid'),
+            model_name="generationjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("kind__in", ["text_to_video", "image_to_video"])),
+                name="job_kind_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='generationjob',
-            constraint=models.CheckConstraint(condition=models.Q(('state__in', ['queued', 'submitting', 'submitted', 'generating', 'retrieving', 'succeeded', 'failed', 'canceled', 'needs_attention'])), name='job_state_valid'),
+            model_name="generationjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "state__in",
+                        [
+                            "queued",
+                            "submitting",
+                            "submitted",
+                            "generating",
+                            "retrieving",
+                            "succeeded",
+                            "failed",
+                            "canceled",
+                            "needs_attention",
+                        ],
+                    )
+                ),
+                name="job_state_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='generationjob',
-            constraint=models.CheckConstraint(condition=models.Q(('duration__in', [5, 10])), name='job_duration_valid'),
+            model_name="generationjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("duration__in", [5, 10])), name="job_duration_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='generationjob',
-            constraint=models.CheckConstraint(condition=models.Q(('aspect_ratio__in', ['16:9', '9:16', '1:1'])), name='job_aspect_ratio_valid'),
+            model_name="generationjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("aspect_ratio__in", ["16:9", "9:16", "1:1"])),
+                name="job_aspect_ratio_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='generationjob',
-            constraint=models.CheckConstraint(condition=models.Q(('kind', 'text_to_video'), models.Q(('source_image', ''), _negated=True), models.Q(('source_image_url', ''), _negated=True), _connector='OR'), name='job_image_to_video_has_image'),
+            model_name="generationjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("kind", "text_to_video"),
+                    models.Q(("source_image", ""), _negated=True),
+                    models.Q(("source_image_url", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="job_image_to_video_has_image",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='generationjob',
-            constraint=models.CheckConstraint(condition=models.Q(('estimated_cost_usd__gte', 0)), name='job_estimated_cost_not_negative'),
+            model_name="generationjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("estimated_cost_usd__gte", 0)),
+                name="job_estimated_cost_not_negative",
+            ),
         ),
     ]

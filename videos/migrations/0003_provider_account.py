@@ -4,29 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('videos', '0002_append_only_triggers'),
+        ("videos", "0002_append_only_triggers"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProviderAccount',
+            name="ProviderAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=20, unique=True)),
-                ('paused_at', models.DateTimeField(blank=True, null=True)),
-                ('pause_code', models.CharField(blank=True, max_length=40)),
-                ('pause_reason', models.TextField(blank=True)),
-                ('credits_left', models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
-                ('credits_checked_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider", models.CharField(max_length=20, unique=True)),
+                ("paused_at", models.DateTimeField(blank=True, null=True)),
+                ("pause_code", models.CharField(blank=True, max_length=40)),
+                ("pause_reason", models.TextField(blank=True)),
+                (
+                    "credits_left",
+                    models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True),
+                ),
+                ("credits_checked_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['provider'],
+                "ordering": ["provider"],
             },
         ),
         migrations.AddIndex(
-            model_name='jobevent',
-            index=models.Index(fields=['to_state', 'created'], name='jobevent_to_state_created'),
+            model_name="jobevent",
+            index=models.Index(fields=["to_state", "created"], name="jobevent_to_state_created"),
         ),
     ]

@@ -4,20 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('videos', '0003_provider_account'),
+        ("videos", "0003_provider_account"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='generationjob',
-            name='charge_discrepancy',
-            field=models.TextField(blank=True, help_text='What did not add up when it was charged (a reported cost above the list price, a late charge past the budget); empty when nothing.'),
+            model_name="generationjob",
+            name="charge_discrepancy",
+            field=models.TextField(
+                blank=True,
+                help_text="What did not add up when it was charged (a reported cost above the list price, a late charge past the budget); empty when nothing.",
+            ),
         ),
         migrations.AddField(
-            model_name='generationjob',
-            name='held_for',
-            field=models.CharField(blank=True, help_text='What a queued job is waiting for, when it waits.', max_length=20),
+            model_name="generationjob",
+            name="held_for",
+            field=models.CharField(
+                blank=True,
+                help_text="What a queued job is waiting for, when it waits.",
+                max_length=20,
+            ),
         ),
     ]

@@ -11,25 +11,43 @@ def clear_image_to_video_aspect_ratios(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('videos', '0005_invitations_and_personal_teams'),
+        ("videos", "0005_invitations_and_personal_teams"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='generationjob',
-            name='job_aspect_ratio_valid',
+            model_name="generationjob",
+            name="job_aspect_ratio_valid",
         ),
         migrations.AlterField(
-            model_name='generationjob',
-            name='aspect_ratio',
-            field=models.CharField(blank=True, choices=[('16:9', '16:9 landscape'), ('9:16', '9:16 portrait'), ('1:1', '1:1 square')], default='16:9', help_text='Text to video only; empty for image to video, whose image decides.', max_length=5),
+            model_name="generationjob",
+            name="aspect_ratio",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("16:9", "16:9 landscape"),
+                    ("9:16", "9:16 portrait"),
+                    ("1:1", "1:1 square"),
+                ],
+                default="16:9",
+                help_text="Text to video only; empty for image to video, whose image decides.",
+                max_length=5,
+            ),
         ),
         migrations.RunPython(clear_image_to_video_aspect_ratios, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='generationjob',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('aspect_ratio__in', ['16:9', '9:16', '1:1']), ('kind', 'text_to_video')), models.Q(('aspect_ratio', ''), ('kind', 'image_to_video')), _connector='OR'), name='job_aspect_ratio_valid'),
+            model_name="generationjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("aspect_ratio__in", ["16:9", "9:16", "1:1"]), ("kind", "text_to_video")
+                    ),
+                    models.Q(("aspect_ratio", ""), ("kind", "image_to_video")),
+                    _connector="OR",
+                ),
+                name="job_aspect_ratio_valid",
+            ),
         ),
     ]

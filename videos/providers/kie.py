@@ -176,28 +176,40 @@ class KieProvider(VideoProvider):
         self.validate(request)
         payload = build_payload(request, callback_url=callback_url)
         data = self._call(
-            "POST", self.base_url + CREATE_TASK_PATH, endpoint="createTask", json_body=payload,
+            "POST",
+            self.base_url + CREATE_TASK_PATH,
+            endpoint="createTask",
+            json_body=payload,
             may_have_acted=True,
         )
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:
             # Success without an id: the task may exist, and we cannot name it.
             raise ProviderError(
-                "kie.ai createTask: success answer without a taskId", action=Action.UNKNOWN, code=200
+                "kie.ai createTask: success answer without a taskId",
+                action=Action.UNKNOWN,
+                code=200,
             )
         return task_id
 
     def get_task(self, task_id: str) -> TaskStatus:
         data = self._call(
-            "GET", self.base_url + RECORD_INFO_PATH, endpoint="recordInfo",
-            params={"taskId": task_id}, retries=self.get_retries,
+            "GET",
+            self.base_url + RECORD_INFO_PATH,
+            endpoint="recordInfo",
+            params={"taskId": task_id},
+            retries=self.get_retries,
         )
         if not isinstance(data, dict):
-            raise ProviderError("kie.ai recordInfo: answer without task data", action=Action.RETRY, code=200)
+            raise ProviderError(
+                "kie.ai recordInfo: answer without task data", action=Action.RETRY, code=200
+            )
         try:
             return status_from_record(data, task_id=task_id)
         except ValueError as exc:
-            raise ProviderError(f"kie.ai recordInfo: {exc}", action=Action.RETRY, code=200) from None
+            raise ProviderError(
+                f"kie.ai recordInfo: {exc}", action=Action.RETRY, code=200
+            ) from None
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskStatus:
         try:
@@ -216,24 +228,28 @@ class KieProvider(VideoProvider):
             self._verify_signature(task_id, headers)
         try:
             code = _int_code(document.get("code"))
-            return status_from_record(
-                data, task_id=task_id, code=code, message=_message(document)
-            )
+            return status_from_record(data, task_id=task_id, code=code, message=_message(document))
         except ValueError as exc:
             raise CallbackRejected(f"callback unreadable: {exc}") from None
 
     def credits_left(self) -> Decimal:
-        data = self._call("GET", self.base_url + CREDIT_PATH, endpoint="credit", retries=self.get_retries)
+        data = self._call(
+            "GET", self.base_url + CREDIT_PATH, endpoint="credit", retries=self.get_retries
+        )
         credits = _decimal(data)
         if credits is None:
-            raise ProviderError("kie.ai credit: balance is not a number", action=Action.RETRY, code=200)
+            raise ProviderError(
+                "kie.ai credit: balance is not a number", action=Action.RETRY, code=200
+            )
         return credits
 
     def upload_image(self, data: bytes, filename: str) -> str:
         mime = check_image_bytes(data)
         name = _safe_filename(filename, IMAGE_TYPES[mime])
         answer = self._call(
-            "POST", self.upload_base_url + UPLOAD_PATH, endpoint="upload",
+            "POST",
+            self.upload_base_url + UPLOAD_PATH,
+            endpoint="upload",
             files={"file": (name, data, mime)},
             form={"uploadPath": self.upload_path, "fileName": name},
             retries=self.get_retries,  # a repeated upload only leaves a spare file, at no cost
@@ -241,18 +257,25 @@ class KieProvider(VideoProvider):
         )
         url = answer.get("downloadUrl") if isinstance(answer, dict) else None
         if not isinstance(url, str) or not url:
-            raise ProviderError("kie.ai upload: answer without downloadUrl", action=Action.RETRY, code=200)
+            raise ProviderError(
+                "kie.ai upload: answer without downloadUrl", action=Action.RETRY, code=200
+            )
         return url
 
     def fresh_download_url(self, url: str) -> str:
         data = self._call(
-            "POST", self.base_url + DOWNLOAD_URL_PATH, endpoint="download-url",
-            json_body={"url": url}, retries=self.get_retries,
+            "POST",
+            self.base_url + DOWNLOAD_URL_PATH,
+            endpoint="download-url",
+            json_body={"url": url},
+            retries=self.get_retries,
         )
         if isinstance(data, dict):
             data = data.get("downloadUrl") or data.get("url")
         if not isinstance(data, str) or not data:
-            raise ProviderError("kie.ai download-url: answer without a URL", action=Action.RETRY, code=200)
+            raise ProviderError(
+                "kie.ai download-url: answer without a URL", action=Action.RETRY, code=200
+            )
         return data
 
     # --- HTTP ----------------------------------------------------------------------------------
@@ -278,7 +301,9 @@ class KieProvider(VideoProvider):
         `retries` repeats the call on connection errors only.
         """
         if not self._api_key:
-            raise ProviderError(f"kie.ai {endpoint}: no API key configured", action=Action.PAUSE, code=401)
+            raise ProviderError(
+                f"kie.ai {endpoint}: no API key configured", action=Action.PAUSE, code=401
+            )
         timeout = (self.connect_timeout, read_timeout or self.read_timeout)
         headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
         attempt = 0
@@ -286,8 +311,14 @@ class KieProvider(VideoProvider):
             started = time.monotonic()
             try:
                 response = self._session.request(
-                    method, url, params=params, json=json_body, files=files, data=form,
-                    headers=headers, timeout=timeout,
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    files=files,
+                    data=form,
+                    headers=headers,
+                    timeout=timeout,
                 )
                 break
             except requests.ReadTimeout:
@@ -296,7 +327,9 @@ class KieProvider(VideoProvider):
                         f"kie.ai {endpoint}: no answer within {timeout[1]:g} s; the task may exist",
                         action=Action.UNKNOWN,
                     ) from None
-                raise ProviderError(f"kie.ai {endpoint}: read timeout", action=Action.RETRY) from None
+                raise ProviderError(
+                    f"kie.ai {endpoint}: read timeout", action=Action.RETRY
+                ) from None
             except requests.ConnectionError as exc:
                 never_sent = _never_sent(exc)
                 if may_have_acted and not never_sent:
@@ -306,7 +339,9 @@ class KieProvider(VideoProvider):
                     ) from None
                 if attempt < retries:
                     attempt += 1
-                    logger.info("kie.ai %s: connection error, retry %d of %d", endpoint, attempt, retries)
+                    logger.info(
+                        "kie.ai %s: connection error, retry %d of %d", endpoint, attempt, retries
+                    )
                     time.sleep(self.retry_pause * 2 ** (attempt - 1))
                     continue
                 raise ProviderError(
@@ -315,9 +350,13 @@ class KieProvider(VideoProvider):
                 ) from None
             except requests.RequestException as exc:
                 action = Action.UNKNOWN if may_have_acted else Action.RETRY
-                raise ProviderError(f"kie.ai {endpoint}: {type(exc).__name__}", action=action) from None
+                raise ProviderError(
+                    f"kie.ai {endpoint}: {type(exc).__name__}", action=action
+                ) from None
         elapsed_ms = (time.monotonic() - started) * 1000
-        return self._read_answer(response, endpoint=endpoint, may_have_acted=may_have_acted, elapsed_ms=elapsed_ms)
+        return self._read_answer(
+            response, endpoint=endpoint, may_have_acted=may_have_acted, elapsed_ms=elapsed_ms
+        )
 
     def _read_answer(
         self, response: requests.Response, *, endpoint: str, may_have_acted: bool, elapsed_ms: float
@@ -329,8 +368,12 @@ class KieProvider(VideoProvider):
         except ValueError:
             body, code = None, None
         if code is None:
-            return self._unreadable(response, endpoint=endpoint, may_have_acted=may_have_acted, retry_after=retry_after)
-        logger.debug("kie.ai %s: HTTP %s, code %s, %.0f ms", endpoint, response.status_code, code, elapsed_ms)
+            return self._unreadable(
+                response, endpoint=endpoint, may_have_acted=may_have_acted, retry_after=retry_after
+            )
+        logger.debug(
+            "kie.ai %s: HTTP %s, code %s, %.0f ms", endpoint, response.status_code, code, elapsed_ms
+        )
         if code == 200:
             return body.get("data")
         action = action_for_code(code)
@@ -345,7 +388,12 @@ class KieProvider(VideoProvider):
         )
 
     def _unreadable(
-        self, response: requests.Response, *, endpoint: str, may_have_acted: bool, retry_after: float | None
+        self,
+        response: requests.Response,
+        *,
+        endpoint: str,
+        may_have_acted: bool,
+        retry_after: float | None,
     ) -> Any:
         """An answer without a readable body `code`: judge by the HTTP status alone."""
         status = response.status_code

@@ -21,7 +21,9 @@ def signature(hmac_key: str, task_id: str, timestamp: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def signing_headers(hmac_key: str, task_id: str, now: float, *, mode: str = "valid") -> dict[str, str]:
+def signing_headers(
+    hmac_key: str, task_id: str, now: float, *, mode: str = "valid"
+) -> dict[str, str]:
     """X-Webhook-Timestamp / X-Webhook-Signature, honest or deliberately wrong.
 
     mode: "valid", "invalid" (signed with another key), "stale" (correctly signed, an hour old)
@@ -31,7 +33,10 @@ def signing_headers(hmac_key: str, task_id: str, now: float, *, mode: str = "val
         return {}
     timestamp = str(int(now) - (STALE_BY_SECONDS if mode == "stale" else 0))
     key = hmac_key if mode != "invalid" else hmac_key + "-wrong"
-    return {"X-Webhook-Timestamp": timestamp, "X-Webhook-Signature": signature(key, task_id, timestamp)}
+    return {
+        "X-Webhook-Timestamp": timestamp,
+        "X-Webhook-Signature": signature(key, task_id, timestamp),
+    }
 
 
 @dataclass(frozen=True)

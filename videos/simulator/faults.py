@@ -58,12 +58,16 @@ class FaultRule:
             if unknown:
                 raise ValueError(f"{name}: unknown keys {sorted(unknown)}")
             times = value.get("times")
-            if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 0):
+            if times is not None and (
+                not isinstance(times, int) or isinstance(times, bool) or times < 0
+            ):
                 raise ValueError(f"{name}.times must be a non-negative integer")
             endpoints = value.get("endpoints")
             if endpoints is not None:
                 if not isinstance(endpoints, list) or not set(endpoints) <= set(ENDPOINTS):
-                    raise ValueError(f"{name}.endpoints must be a list drawn from {list(ENDPOINTS)}")
+                    raise ValueError(
+                        f"{name}.endpoints must be a list drawn from {list(ENDPOINTS)}"
+                    )
                 endpoints = frozenset(endpoints)
             return cls(rate=_rate(value.get("rate", 1.0), name), times=times, endpoints=endpoints)
         raise ValueError(f"{name} must be a rate, an object or null")
@@ -85,13 +89,21 @@ def _rate(value: Any, name: str) -> float:
 @dataclass
 class Faults:
     # Answers to API calls (after the API key is checked).
-    server_error: FaultRule = field(default_factory=FaultRule)  # HTTP 500, body code 500, nothing done
-    maintenance: FaultRule = field(default_factory=FaultRule)  # HTTP 200, body code 455, nothing done
+    server_error: FaultRule = field(
+        default_factory=FaultRule
+    )  # HTTP 500, body code 500, nothing done
+    maintenance: FaultRule = field(
+        default_factory=FaultRule
+    )  # HTTP 200, body code 455, nothing done
     malformed_json: FaultRule = field(default_factory=FaultRule)  # work done, body cut short
     slow: FaultRule = field(default_factory=FaultRule)  # work done, answer delayed by slow_seconds
     slow_seconds: float = 2.0
-    disconnect: FaultRule = field(default_factory=FaultRule)  # work done, connection closed, no answer
-    forced_codes: dict[str, int] = field(default_factory=dict)  # endpoint -> body code, nothing done
+    disconnect: FaultRule = field(
+        default_factory=FaultRule
+    )  # work done, connection closed, no answer
+    forced_codes: dict[str, int] = field(
+        default_factory=dict
+    )  # endpoint -> body code, nothing done
     # Account.
     rate_limit: int | None = None  # new tasks accepted per rate_window; beyond: HTTP 200, code 429
     rate_window: float = 10.0
@@ -101,7 +113,9 @@ class Faults:
     generation_failure: FaultRule = field(default_factory=FaultRule)  # task ends in state fail, 501
     lost_callback: FaultRule = field(default_factory=FaultRule)
     duplicate_callback: FaultRule = field(default_factory=FaultRule)
-    early_callback: FaultRule = field(default_factory=FaultRule)  # callback before createTask answers
+    early_callback: FaultRule = field(
+        default_factory=FaultRule
+    )  # callback before createTask answers
     callback_signature: str = "valid"  # valid | invalid | stale | missing (when an HMAC key is set)
     # Documented spellings that clients must both accept.
     credit_field: str = "alternate"  # consumeCredits | creditsConsumed | alternate

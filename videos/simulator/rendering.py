@@ -57,7 +57,9 @@ def render_text_to_video(
     width, height = frame_size(*ASPECT_RATIOS[aspect_ratio], settings.long_side)
     seed = _seed(prompt)
     background = _landscape(width, height, seed)
-    words = [_word_sprite(word, height) for word in prompt.split()[:24]] or [_word_sprite("…", height)]
+    words = [_word_sprite(word, height) for word in prompt.split()[:24]] or [
+        _word_sprite("…", height)
+    ]
     layout = _word_layout(words, width, height, seed)
     frames = duration * settings.fps
     sun_radius = max(4, height // 10)
@@ -119,7 +121,9 @@ def render_image_to_video(
     return writer.data
 
 
-def _camera_box(move: str, progress: float, width: int, height: int) -> tuple[float, float, float, float]:
+def _camera_box(
+    move: str, progress: float, width: int, height: int
+) -> tuple[float, float, float, float]:
     """The source rectangle shown at `progress` (0..1) of the move."""
     if move in ("zoom_in", "zoom_out"):
         zoom = progress if move == "zoom_in" else 1.0 - progress
@@ -153,7 +157,11 @@ def _landscape(width: int, height: int, seed: int) -> Image.Image:
         color = _hsv((hue + 120 + 30 * layer) % 360, 0.5, shade)
         frequency = 2 + (seed >> (layer * 3)) % 4
         points = [
-            (x, height * base - height * amplitude * math.sin(2 * math.pi * frequency * x / wide + layer))
+            (
+                x,
+                height * base
+                - height * amplitude * math.sin(2 * math.pi * frequency * x / wide + layer),
+            )
             for x in range(0, wide + 8, 8)
         ]
         draw.polygon([*points, (wide, height), (0, height)], fill=color)
@@ -161,7 +169,9 @@ def _landscape(width: int, height: int, seed: int) -> Image.Image:
 
 
 def _hsv(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
-    image = Image.new("HSV", (1, 1), (int(hue * 255 / 360), int(saturation * 255), int(value * 255)))
+    image = Image.new(
+        "HSV", (1, 1), (int(hue * 255 / 360), int(saturation * 255), int(value * 255))
+    )
     return image.convert("RGB").getpixel((0, 0))  # type: ignore[return-value]
 
 

@@ -19,7 +19,9 @@ class Scheduler:
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="kie-simulator-scheduler", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="kie-simulator-scheduler", daemon=True
+        )
         self._thread.start()
 
     def call_at(self, when: float, function: Callable[..., Any], *args: Any) -> None:
@@ -41,7 +43,9 @@ class Scheduler:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._stopped and (not self._queue or self._queue[0][0] > time.monotonic()):
+                while not self._stopped and (
+                    not self._queue or self._queue[0][0] > time.monotonic()
+                ):
                     timeout = self._queue[0][0] - time.monotonic() if self._queue else None
                     self._wake.wait(timeout)
                 if self._stopped:

@@ -35,7 +35,9 @@ class KieSimulator:
     With `port=0` the system picks a free port; `base_url` tells which.
     """
 
-    def __init__(self, config: SimulatorConfig | None = None, *, faults: Faults | None = None) -> None:
+    def __init__(
+        self, config: SimulatorConfig | None = None, *, faults: Faults | None = None
+    ) -> None:
         self.config = config or SimulatorConfig()
         self.service = SimulatedKie(self.config, faults)
         self._httpd = _Server((self.config.host, self.config.port), _Handler)
@@ -58,7 +60,10 @@ class KieSimulator:
 
     def start(self) -> KieSimulator:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="kie-simulator", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="kie-simulator",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -146,7 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif parts.path == "/_control" or parts.path.startswith("/_control/"):
                 self._send(self._control(method, parts.path, body))
             elif service.route(method, parts.path) is not None:
-                request = ApiRequest(method, parts.path, urllib.parse.parse_qs(parts.query), self.headers, body)
+                request = ApiRequest(
+                    method, parts.path, urllib.parse.parse_qs(parts.query), self.headers, body
+                )
                 self._send(service.handle_api(request))
             else:
                 self._send(Answer(404, {"code": 404, "msg": "Not found", "data": None}))
@@ -211,7 +218,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_file(self, path: str, *, head: bool) -> None:
         stored = self.server.service.open_file(path)
         if stored is None:
-            self._send(Answer(404, {"code": 404, "msg": "File not found or link expired", "data": None}))
+            self._send(
+                Answer(404, {"code": 404, "msg": "File not found or link expired", "data": None})
+            )
             return
         self.send_response(200)
         self.send_header("Content-Type", stored.content_type)

@@ -31,7 +31,9 @@ def create_request_error(body: Any) -> str | None:
     if model not in _INPUT_FIELDS:
         return f"Unsupported model: {model!r}"
     callback = body.get("callBackUrl")
-    if callback is not None and (not isinstance(callback, str) or not callback.startswith(("http://", "https://"))):
+    if callback is not None and (
+        not isinstance(callback, str) or not callback.startswith(("http://", "https://"))
+    ):
         return "callBackUrl must be an http(s) URL"
     task_input = body.get("input")
     if not isinstance(task_input, dict):
@@ -104,7 +106,9 @@ class SimTask:
         if self.final_state is not None:
             return self.final_state
         now_monotonic = time.monotonic() if now_monotonic is None else now_monotonic
-        progress = (now_monotonic - self.created_monotonic) / task_seconds if task_seconds > 0 else 1.0
+        progress = (
+            (now_monotonic - self.created_monotonic) / task_seconds if task_seconds > 0 else 1.0
+        )
         if progress < 0.1:
             return "waiting"
         if progress < 0.3:
@@ -124,7 +128,9 @@ class SimTask:
             "failCode": (self.fail_code or "") if failed else "",
             "failMsg": (self.fail_message or "") if failed else "",
             "costTime": (
-                _millis(self.completed_at - self.created_at) if self.completed_at is not None else None
+                _millis(self.completed_at - self.created_at)
+                if self.completed_at is not None
+                else None
             ),
             "createTime": _millis(self.created_at),
             "updateTime": _millis(self.completed_at if finished else time.time()),

@@ -38,7 +38,9 @@ class Command(BaseCommand):
         server = parser.add_argument_group("server")
         server.add_argument("--host", default="127.0.0.1")
         server.add_argument(
-            "--port", type=int, default=settings.KIE_SIMULATOR_PORT,
+            "--port",
+            type=int,
+            default=settings.KIE_SIMULATOR_PORT,
             help="default: the KIE_SIMULATOR_PORT setting; 0 picks a free port",
         )
         server.add_argument("--public-url", help="base URL clients use, when not http://HOST:PORT")
@@ -46,34 +48,55 @@ class Command(BaseCommand):
             "--api-key", help="Bearer key to accept (default: the KIE_API_KEY setting)"
         )
         server.add_argument(
-            "--hmac-key", help="sign callbacks with this key (default: the KIE_WEBHOOK_HMAC_KEY setting)"
+            "--hmac-key",
+            help="sign callbacks with this key (default: the KIE_WEBHOOK_HMAC_KEY setting)",
         )
         server.add_argument("--credits", type=int, default=100_000, help="starting credit balance")
         server.add_argument(
-            "--allow-control", action="store_true",
+            "--allow-control",
+            action="store_true",
             help="enable /_control (change faults, read statistics): for tests and demos only",
         )
         server.add_argument("--seed", type=int, help="seed for repeatable fault draws")
 
         timing = parser.add_argument_group("tasks and files")
-        timing.add_argument("--task-seconds", type=float, default=5.0, help="createTask to task end")
-        timing.add_argument("--result-ttl", type=float, default=86_400.0, help="result URLs 404 after this")
+        timing.add_argument(
+            "--task-seconds", type=float, default=5.0, help="createTask to task end"
+        )
+        timing.add_argument(
+            "--result-ttl", type=float, default=86_400.0, help="result URLs 404 after this"
+        )
         timing.add_argument("--download-url-ttl", type=float, default=1_200.0)
         timing.add_argument("--upload-ttl", type=float, default=3 * 86_400.0)
-        timing.add_argument("--render-size", type=int, default=320, help="longer edge of clips, pixels")
+        timing.add_argument(
+            "--render-size", type=int, default=320, help="longer edge of clips, pixels"
+        )
         timing.add_argument("--fps", type=int, default=24)
         timing.add_argument("--render-workers", type=int, default=2)
 
         faults = parser.add_argument_group("faults")
         for flag in RATE_FAULTS:
-            faults.add_argument(f"--{flag.replace('_', '-')}", type=float, default=0.0, metavar="RATE")
-        faults.add_argument("--slow-seconds", type=float, default=2.0, help="delay of a slow answer")
-        faults.add_argument("--rate-limit", type=int, help="new tasks accepted per window; then code 429")
-        faults.add_argument("--rate-window", type=float, default=10.0, help="seconds")
-        faults.add_argument("--retry-after", type=float, help="send Retry-After on 429/455/5xx answers")
-        faults.add_argument("--out-of-credits", action="store_true", help="createTask answers code 402")
+            faults.add_argument(
+                f"--{flag.replace('_', '-')}", type=float, default=0.0, metavar="RATE"
+            )
         faults.add_argument(
-            "--force-code", action="append", default=[], metavar="ENDPOINT=CODE",
+            "--slow-seconds", type=float, default=2.0, help="delay of a slow answer"
+        )
+        faults.add_argument(
+            "--rate-limit", type=int, help="new tasks accepted per window; then code 429"
+        )
+        faults.add_argument("--rate-window", type=float, default=10.0, help="seconds")
+        faults.add_argument(
+            "--retry-after", type=float, help="send Retry-After on 429/455/5xx answers"
+        )
+        faults.add_argument(
+            "--out-of-credits", action="store_true", help="createTask answers code 402"
+        )
+        faults.add_argument(
+            "--force-code",
+            action="append",
+            default=[],
+            metavar="ENDPOINT=CODE",
             help=f"always answer this body code; endpoints: {', '.join(ENDPOINTS)}",
         )
         faults.add_argument("--callback-signature", choices=CALLBACK_SIGNATURES, default="valid")
@@ -81,7 +104,9 @@ class Command(BaseCommand):
         faults.add_argument("--message-field", choices=MESSAGE_FIELDS, default="msg")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        logging.getLogger("videos.simulator").setLevel(logging.INFO if options["verbosity"] > 1 else logging.WARNING)
+        logging.getLogger("videos.simulator").setLevel(
+            logging.INFO if options["verbosity"] > 1 else logging.WARNING
+        )
         api_key = options["api_key"] or settings.KIE_API_KEY
         hmac_key = options["hmac_key"] or settings.KIE_WEBHOOK_HMAC_KEY
         config = SimulatorConfig(
@@ -124,7 +149,9 @@ class Command(BaseCommand):
 
     @staticmethod
     def _fault_patch(options: dict[str, Any]) -> dict[str, Any]:
-        patch: dict[str, Any] = {flag_fault: options[flag] for flag, flag_fault in RATE_FAULTS.items()}
+        patch: dict[str, Any] = {
+            flag_fault: options[flag] for flag, flag_fault in RATE_FAULTS.items()
+        }
         patch |= {
             "slow_seconds": options["slow_seconds"],
             "rate_limit": options["rate_limit"],
