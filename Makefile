@@ -31,6 +31,7 @@ test: $(STAMP)
 # mypy's Django plugin imports config.settings, which want real secrets unless DEBUG is on.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	DEBUG=true $(BIN)/mypy
 
 clean:
