@@ -42,3 +42,22 @@ def admin_sign_in_rate_is_readable(**kwargs: Any) -> list[Error]:
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="reelforge.E002")]
     return []
+
+
+@register()
+def submission_limits_admit_a_task(**kwargs: Any) -> list[Error]:
+    """A rate limit or in-flight cap of 0 would hold every job forever (and divide by nothing)."""
+    conf = settings.PIPELINE
+    wrong = [
+        name
+        for name, setting in (
+            ("KIE_RATE_LIMIT_TASKS", "RATE_LIMIT_TASKS"),
+            ("KIE_RATE_LIMIT_WINDOW_SECONDS", "RATE_LIMIT_WINDOW_SECONDS"),
+            ("KIE_MAX_IN_FLIGHT", "MAX_IN_FLIGHT"),
+        )
+        if conf[setting] < 1  # type: ignore[literal-required]
+    ]
+    return [
+        Error(f"{name} must be at least 1.", id="reelforge.E002", hint="Unset it for the default.")
+        for name in wrong
+    ]

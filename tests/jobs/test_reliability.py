@@ -526,3 +526,10 @@ def test_a_download_longer_than_the_task_timeout_is_refused_at_start(settings):
     assert [e.id for e in run_checks()] == ["reelforge.E001"]
     settings.PIPELINE = {**settings.PIPELINE, "RESULT_DOWNLOAD_TIMEOUT_SECONDS": 200}
     assert run_checks() == []
+
+
+def test_a_rate_limit_of_zero_is_refused_at_start(settings):
+    from django.core.checks import run_checks
+
+    settings.PIPELINE = {**settings.PIPELINE, "RATE_LIMIT_TASKS": 0}
+    assert [e.id for e in run_checks()] == ["reelforge.E002"]
