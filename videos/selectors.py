@@ -85,14 +85,20 @@ def team_default(*, user: User) -> Team | None:
     return Team.objects.filter(personal_for=user, memberships__user=user).first()
 
 
+def _addressed_to(user: User) -> Q:
+    """Invitations meant for `user`: by their exact username (usernames differ in case only
+    between different people), or by their email when no other account has that address."""
+    addressed = Q(username=user.get_username())
+    email = getattr(user, "email", "")
+    if email and not type(user).objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+        addressed |= Q(email__iexact=email)
+    return addressed
+
+
 def invitations_for(*, user: User, now: datetime.datetime | None = None) -> QuerySet[Invitation]:
     """The pending, unexpired invitations addressed to the user, by username or by email."""
-    addressed = Q(username__iexact=user.get_username())
-    email = getattr(user, "email", "")
-    if email:
-        addressed |= Q(email__iexact=email)
     return (
-        Invitation.objects.filter(addressed, status=InvitationStatus.PENDING)
+        Invitation.objects.filter(_addressed_to(user), status=InvitationStatus.PENDING)
         .filter(expires_at__gt=now or timezone.now())
         .select_related("team", "invited_by")
         .order_by("created", "id")
@@ -104,11 +110,7 @@ def invitation_for(*, user: User, invitation_id: Any) -> Invitation | None:
     pk = id_or_none(invitation_id)
     if pk is None:
         return None
-    addressed = Q(username__iexact=user.get_username())
-    email = getattr(user, "email", "")
-    if email:
-        addressed |= Q(email__iexact=email)
-    return Invitation.objects.filter(addressed, pk=pk).select_related("team").first()
+    return Invitation.objects.filter(_addressed_to(user), pk=pk).select_related("team").first()
 
 
 def team_invitations(*, team: Team) -> QuerySet[Invitation]:

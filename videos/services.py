@@ -244,9 +244,7 @@ def invitation_create(
         Team.objects.select_for_update().filter(pk=team.pk).first()
         pending = Invitation.objects.filter(team=team, status=InvitationStatus.PENDING)
         same = (
-            pending.filter(username__iexact=username)
-            if username
-            else pending.filter(email__iexact=email)
+            pending.filter(username=username) if username else pending.filter(email__iexact=email)
         )
         existing = same.first()
         if existing is not None:

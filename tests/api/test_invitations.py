@@ -139,3 +139,24 @@ def test_signing_in_to_the_admin_gives_a_user_their_own_team(client, dana):
     dana.save()
     assert client.login(username="dana", password="dana-pw-1")
     assert dana.personal_team.memberships.get().role == Role.OWNER
+
+
+def test_a_username_differing_only_in_case_is_someone_else(
+    alice_api, team, dana, django_user_model
+):
+    impostor = django_user_model.objects.create_user(username="DANA", password="x-pw-12345")
+    invite(alice_api, team, username="dana", role="owner")
+    offer = Invitation.objects.get()
+    impostor_api = client_for(impostor)
+    assert impostor_api.get("/api/v1/invitations/").json()["results"] == []
+    assert impostor_api.post(f"/api/v1/invitations/{offer.pk}/accept/").status_code == 404
+    assert not Membership.objects.filter(user=impostor, team=team).exists()
+
+
+def test_an_email_two_accounts_share_reaches_neither(alice_api, team, dana, django_user_model):
+    twin = django_user_model.objects.create_user(
+        username="dana2", email="Dana@Example.com", password="x-pw-12345"
+    )
+    invite(alice_api, team, email="dana@example.com", role="owner")
+    for user in (dana, twin):
+        assert client_for(user).get("/api/v1/invitations/").json()["results"] == []
