@@ -749,3 +749,9 @@ def test_a_retried_job_links_forward_to_its_new_attempt(alice_api, project):
 def test_a_page_size_outside_1_to_100_is_refused(alice_api, size):
     answer = alice_api.get(f"{JOBS}?page_size={size}")
     assert answer.status_code == 400 and "page_size" in errors(answer)
+
+
+def test_a_job_that_needs_attention_is_not_canceled_through_the_api(erin_api, project):
+    job = make_job(project, state=JobState.NEEDS_ATTENTION)
+    answer = erin_api.post(f"{JOBS}{job.pk}/cancel/")
+    assert (answer.status_code, answer.json()["code"]) == (409, "needs_attention")

@@ -533,3 +533,12 @@ def test_a_rate_limit_of_zero_is_refused_at_start(settings):
 
     settings.PIPELINE = {**settings.PIPELINE, "RATE_LIMIT_TASKS": 0}
     assert [e.id for e in run_checks()] == ["reelforge.E002"]
+
+
+def test_a_job_that_needs_attention_is_not_canceled_around_its_operator(project):
+    from tests.fixtures.data import make_job
+
+    job = make_job(project, state=S.NEEDS_ATTENTION)
+    assert jobs.job_cancel(job=job) is False
+    job.refresh_from_db()
+    assert job.state == S.NEEDS_ATTENTION

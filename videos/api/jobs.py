@@ -390,6 +390,13 @@ class JobCancelApi(ApiView):
         require_role(request.user, job.team_id, Role.EDITOR)
         if not job_cancel(job=job, by=request.user):
             job.refresh_from_db()
+            if job.state == JobState.NEEDS_ATTENTION:
+                raise Conflict(
+                    "The job needs attention: whether the provider has it is unknown, so an "
+                    "operator resolves it (gives up, adopts its task, or confirms it was never "
+                    "accepted) instead of a cancel.",
+                    code="needs_attention",
+                )
             raise Conflict(f"The job has already ended ({job.state}).", code="job_ended")
         return Response(job_data(request, job))
 

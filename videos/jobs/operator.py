@@ -18,7 +18,7 @@ from videos.jobs.create import job_prepare, jobs_queue
 from videos.jobs.endings import flag_discrepancy
 from videos.jobs.enqueue import enqueue_retrieve
 from videos.jobs.outcome import job_apply_status
-from videos.jobs.states import AWAITING_RESULT_STATES, Party, S, transition
+from videos.jobs.states import Party, S, transition
 from videos.jobs.timing import conf
 from videos.models import (
     GenerationJob,
@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 def job_cancel(*, job: GenerationJob, by: User | None = None) -> bool:
     """Cancel a job. One not yet sent is simply canceled and released; one the provider has is
     canceled here only: if its clip still arrives it is stored and charged, as it was paid for.
-    Returns False if the job had already ended.
+    Returns False if the job had already ended, or needs attention: whether the provider has
+    that one is unknown, and canceling (then retrying) it could pay for the clip twice, so an
+    operator resolves it instead (give up, adopt its task, or confirm it was never accepted).
     """
     who = f" by {by}" if by else ""
     with transaction.atomic():
@@ -55,7 +57,7 @@ def job_cancel(*, job: GenerationJob, by: User | None = None) -> bool:
         job,
         to=S.CANCELED,
         party=Party.PERSON,
-        allowed_from=AWAITING_RESULT_STATES,
+        allowed_from=[S.SUBMITTING, S.SUBMITTED, S.GENERATING],
         reason=f"Canceled{who} after it was sent; a clip that still arrives is kept and charged.",
         canceled_by_user=True,
         finished_at=timezone.now(),

@@ -60,7 +60,6 @@ MOVES: dict[tuple[str, str], frozenset[Party]] = {
     # The provider reported the clip; or a person retries a download that could not be stored.
     (S.NEEDS_ATTENTION, S.RETRIEVING): frozenset({P, PE}),
     (S.NEEDS_ATTENTION, S.FAILED): frozenset({P, PE}),  # the task failed; someone gave up
-    (S.NEEDS_ATTENTION, S.CANCELED): frozenset({PE}),
     (S.RETRIEVING, S.SUCCEEDED): frozenset({W}),
     (S.RETRIEVING, S.NEEDS_ATTENTION): frozenset({W, SW}),  # the clip could not be stored
     (S.FAILED, S.RETRIEVING): frozenset({P}),  # a clip came after the job was given up on
