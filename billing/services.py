@@ -166,13 +166,10 @@ class Settlement:
     discrepancy: str  # why the charge differs from what was reported or allowed; "" if it does not
 
 
-def _charge_cap(job: BilledJob) -> Decimal:
+def _charge_cap(job: BilledJob, price: Price) -> Decimal:
     """The most a clip may be charged: its list price, or its reservation if that was lower."""
-    cap = price_for(
-        duration=job.duration, sound=job.sound, provider=job.provider, on=job.created.date()
-    ).usd
     reserve = LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RESERVE).first()
-    return min(cap, reserve.amount) if reserve is not None else cap
+    return min(price.usd, reserve.amount) if reserve is not None else price.usd
 
 
 def charge_for_credits(*, job: BilledJob, credits: Decimal | None) -> tuple[Decimal, str]:
@@ -182,12 +179,12 @@ def charge_for_credits(*, job: BilledJob, credits: Decimal | None) -> tuple[Deci
     reservation) is never charged: the cap is, and the difference is flagged for a person. The
     signature on a callback covers only the task id, so the amount is not to be trusted blindly.
     """
-    cap = _charge_cap(job)
-    if credits is None or credits < 0:
-        return cap, ""
     price = price_for(
         duration=job.duration, sound=job.sound, provider=job.provider, on=job.created.date()
     )
+    cap = _charge_cap(job, price)
+    if credits is None or credits < 0:
+        return cap, ""
     reported = (credits * price.usd_per_credit).quantize(CENT_FRACTION, rounding=ROUND_HALF_UP)
     if reported <= cap:
         return reported, ""

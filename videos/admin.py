@@ -47,6 +47,7 @@ from videos.jobs import (
     CreditsShort,
     balance_check,
     budget_check,
+    credits_check,
     job_adopt_task,
     job_cancel,
     job_confirm_not_accepted,
@@ -897,9 +898,7 @@ class GenerationJobCreateForm(forms.ModelForm):
         try:
             self.spec = job_prepare(**job_inputs(self.cleaned_data))
             budget_check(self.spec.project, self.spec.estimated_cost_usd)
-            balance = balance_check([self.spec])
-            if not balance.covers:
-                raise CreditsShort(balance.message)
+            credits_check([self.spec])
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 self.add_error(field if field in self.fields else None, errors)

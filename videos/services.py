@@ -575,7 +575,9 @@ def jobs_prepare_batch(
     """
     specs: list[JobSpec] = []
     errors: dict[int, dict[str, list[str]]] = {}
-    # Each project's budget must cover all of the batch's jobs in it, not each one alone.
+    # Each project's budget must cover all of the batch's jobs in it, not each one alone; the
+    # money of all the batch's projects is read once.
+    money = billing_selectors.projects_money({inputs["project"] for inputs in items})
     batch_usd: dict[int, Decimal] = {}
     refusal: str | None = None
     for index, inputs in enumerate(items):
@@ -587,7 +589,9 @@ def jobs_prepare_batch(
             errors[index] = exc.message_dict
             continue
         try:
-            budget_check(project, spec.estimated_cost_usd, extra_usd=so_far)
+            budget_check(
+                project, spec.estimated_cost_usd, extra_usd=so_far, money=money[project.pk]
+            )
         except BudgetExceeded as exc:
             refusal = refusal or (f"Job {index}: {exc}" if len(items) > 1 else str(exc))
         batch_usd[project.pk] = so_far + spec.estimated_cost_usd

@@ -151,3 +151,14 @@ def test_no_clip_link_for_a_job_without_a_clip_or_of_another_team(alice_api, bob
     assert alice_api.get(f"/api/v1/jobs/{make_job(project).pk}/video-url/").status_code == 404
     job = make_succeeded_job(project)
     assert bob_api.get(f"/api/v1/jobs/{job.pk}/video-url/").status_code == 404
+
+
+def test_on_object_storage_a_clip_link_is_the_storages_signed_url(
+    alice_api, project, settings, s3_server
+):
+    s3_server.use_for_storage(settings, s3_server.new_bucket())
+    job = make_succeeded_job(project)
+    link = alice_api.get(f"/api/v1/jobs/{job.pk}/video-url/").json()
+    assert "Signature=" in link["url"] or "X-Amz-Signature=" in link["url"]
+    fetched = requests.get(link["url"], timeout=10)
+    assert fetched.status_code == 200 and fetched.content == CLIP_BYTES

@@ -133,3 +133,19 @@ def test_bad_spend_queries(alice_api, project, query, status):
 
 def test_another_teams_spend_is_not_found(alice_api, other_project):
     assert alice_api.get(f"/api/v1/spend/?project={other_project.pk}").status_code == 404
+
+
+def test_a_batch_estimate_reads_each_projects_money_once(alice_api, job_body):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(count: int) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            answer = alice_api.post("/api/v1/estimate/", {"jobs": [job_body] * count})
+        assert answer.status_code == 200
+        return len(captured)
+
+    queries(1)  # the first request of a user also gives them their own team
+    one, fifty = queries(1), queries(50)
+    # Each job costs its project lookup and its price; the budget is read once for the batch.
+    assert fifty - one <= 2 * 49

@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from billing import services as billing
-from billing.selectors import PriceMissing, project_money
+from billing.selectors import PriceMissing, ProjectMoney, project_money
 from videos.image_urls import image_url_problem
 from videos.jobs import gate
 from videos.jobs.enqueue import enqueue_submit
@@ -165,11 +165,16 @@ def job_prepare(
 
 
 def budget_check(
-    project: Project, amount: Decimal, *, extra_usd: Decimal = Decimal("0"), jobs: int = 1
+    project: Project,
+    amount: Decimal,
+    *,
+    extra_usd: Decimal = Decimal("0"),
+    jobs: int = 1,
+    money: ProjectMoney | None = None,
 ) -> None:
     """Raise BudgetExceeded unless the project's month can take `amount` (for `jobs` clips)
-    beside `extra_usd` already asked for."""
-    money = project_money(project)
+    beside `extra_usd` already asked for. `money` is the project's, when the caller read it."""
+    money = money or project_money(project)
     if not money.can_accept(amount + extra_usd):
         what = f"this ${amount} clip" if jobs == 1 else f"these {jobs} jobs (${amount})"
         remaining = cast(Decimal, money.remaining_usd)  # refused only under a cap: not None
@@ -182,6 +187,13 @@ def budget_check(
 def balance_check(specs: list[JobSpec]) -> gate.Balance:
     """What the provider balance says of these jobs (it never raises; see `Balance.covers`)."""
     return gate.balance_for(credits_needed=sum(spec.credits for spec in specs))
+
+
+def credits_check(specs: list[JobSpec]) -> None:
+    """Raise CreditsShort unless the provider balance can pay for these beside queued jobs."""
+    balance = balance_check(specs)
+    if not balance.covers:
+        raise CreditsShort(balance.message)
 
 
 def jobs_queue(
@@ -207,9 +219,7 @@ def jobs_queue(
             total = sum((spec.estimated_cost_usd for spec in own), Decimal("0"))
             budget_check(own[0].project, total, jobs=len(own))
         if not wait_for_credits:
-            balance = balance_check(specs)
-            if not balance.covers:
-                raise CreditsShort(balance.message)
+            credits_check(specs)
         return [
             job_save(spec, by=by, idempotency_key=key)
             for spec, key in zip(specs, keys, strict=True)

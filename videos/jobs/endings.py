@@ -67,12 +67,19 @@ def close_canceled(job: GenerationJob, *, note: str) -> None:
             )
 
 
+def charge(job: GenerationJob) -> billing.Settlement:
+    """Charge the job's clip (at most once) and release its reservation; what did not add up is
+    flagged on the job. Every way a clip is paid for goes through here."""
+    settlement = billing.job_settle(job=job, credits=job.provider_credits)
+    if settlement.discrepancy:
+        flag_discrepancy(job, settlement.discrepancy)
+    return settlement
+
+
 def settle(job: GenerationJob, *, canceled: bool, note: str = "") -> None:
     with transaction.atomic():
-        settlement = billing.job_settle(job=job, credits=job.provider_credits)
+        settlement = charge(job)
         charged = settlement.charged_usd
-        if settlement.discrepancy:
-            flag_discrepancy(job, settlement.discrepancy)
         if canceled:
             GenerationJob.objects.filter(pk=job.pk).update(next_poll_at=None)
             if settlement.created:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from billing import services as billing
 from videos.jobs.create import job_prepare, jobs_queue
-from videos.jobs.endings import flag_discrepancy
+from videos.jobs.endings import charge
 from videos.jobs.enqueue import enqueue_retrieve
 from videos.jobs.outcome import job_apply_status
 from videos.jobs.states import Party, S, transition
@@ -41,7 +41,7 @@ def job_cancel(*, job: GenerationJob, by: User | None = None) -> bool:
     that one is unknown, and canceling (then retrying) it could pay for the clip twice, so an
     operator resolves it instead (give up, adopt its task, or confirm it was never accepted).
     """
-    who = f" by {by}" if by else ""
+    who = _who(by)
     with transaction.atomic():
         if transition(
             job,
@@ -70,7 +70,7 @@ def job_give_up(*, job: GenerationJob, by: User | None = None) -> bool:
     """An operator's decision on a job that needs attention: call it failed. Its reservation is
     released, unless the provider reported a finished clip, which it charged for: that is charged.
     A clip that still arrives later is stored and the job succeeds. False if not applicable."""
-    who = f" by {by}" if by else ""
+    who = _who(by)
     with transaction.atomic():
         moved = transition(
             job,
@@ -83,9 +83,7 @@ def job_give_up(*, job: GenerationJob, by: User | None = None) -> bool:
             next_poll_at=None,
         )
         if moved and job.result_url:
-            settlement = billing.job_settle(job=job, credits=job.provider_credits)
-            if settlement.discrepancy:
-                flag_discrepancy(job, settlement.discrepancy)
+            charge(job)
         elif moved:
             billing.job_release(job=job, note="Released: marked failed after review")
     return moved
