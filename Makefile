@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup clean
+.PHONY: run prod test lint bench setup clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ run: $(STAMP)
 	$(BIN)/python manage.py bootstrap
 	$(BIN)/honcho start -f Procfile web worker $$($(BIN)/python manage.py shell -v0 -c '$(USES_SIMULATOR)')
 
+# Production on one host: settings from the environment (or honcho's .env), DEBUG off, gunicorn
+# with WhiteNoise for static files, and the worker. docs/deployment.md says what to set.
+prod: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py collectstatic --no-input
+	$(BIN)/python manage.py createcachetable
+	$(BIN)/honcho start -f Procfile web-prod worker
+
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -33,6 +41,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DEBUG=true $(BIN)/mypy
+
+# Every benchmark (bench/), then a table of their figures; BENCH_ARGS=--quick for a short run.
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

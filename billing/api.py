@@ -5,24 +5,20 @@ as every other endpoint; the report itself is `billing.selectors.spend_report`."
 from __future__ import annotations
 
 import datetime
-import re
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from billing.selectors import spend_report
+from billing.selectors import MONTH, month_named, spend_report
 from videos import selectors
 from videos.api.base import ApiView, AuthenticatedRequest
 from videos.api.errors import error_responses
 from videos.api.serializers import MONEY, choice
 from videos.models import Kind
-
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 class KindSpendSerializer(serializers.Serializer):
@@ -71,14 +67,10 @@ class SpendSerializer(serializers.Serializer):
 
 
 def _month(value: str | None) -> datetime.date:
-    if not value:
-        return timezone.now().date().replace(day=1)
-    match = MONTH.match(value)
-    if match:
-        year, month = int(match.group(1)), int(match.group(2))
-        if 1 <= month <= 12 and 1 <= year <= 9998:
-            return datetime.date(year, month, 1)
-    raise ValidationError({"month": ["Give the month as YYYY-MM, e.g. 2026-01."]})
+    month = month_named(value)
+    if month is None:
+        raise ValidationError({"month": ["Give the month as YYYY-MM, e.g. 2026-01."]})
+    return month
 
 
 class SpendApi(ApiView):

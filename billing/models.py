@@ -98,6 +98,36 @@ class Budget(models.Model):
         return f"{self.project}: ${self.monthly_cap_usd} a month"
 
 
+class AlertLevel(models.TextChoices):
+    WARNING = "warning", "Warning threshold crossed"
+    EXHAUSTED = "exhausted", "Cap reached"
+
+
+class BudgetAlert(models.Model):
+    """A budget threshold a project crossed in a month: each is announced once a month."""
+
+    project = models.ForeignKey("videos.Project", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="The month's first day.")
+    level = models.CharField(max_length=10, choices=AlertLevel.choices)
+    spent_usd = models.DecimalField(**MONEY, help_text="Spent and reserved when it was crossed.")
+    cap_usd = models.DecimalField(**MONEY)
+    created = models.DateTimeField(auto_now_add=True)
+    announced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When owners were told (email and webhooks)."
+    )
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "month", "level"], name="budget_alert_once_a_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.get_level_display()} in {self.month:%Y-%m}"
+
+
 class EntryKind(models.TextChoices):
     RESERVE = "reserve", "Reserve"  # money set aside before submitting
     RELEASE = "release", "Release"  # a reservation given back (settled, failed or canceled)

@@ -7,6 +7,7 @@ through its own foreign keys, and needs of the rows only what `BilledProject` an
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -93,6 +94,22 @@ def cheapest_credits(*, provider: str, on: datetime.date | None = None) -> int |
     return Price.objects.filter(provider=provider, effective_from__lte=on).aggregate(
         fewest=Min("credits")
     )["fewest"]
+
+
+MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def month_named(value: str | None) -> datetime.date | None:
+    """The first day of the month that "YYYY-MM" names (this month's when `value` is empty),
+    or None when `value` names no month."""
+    if not value:
+        return timezone.now().date().replace(day=1)
+    match = MONTH.match(value)
+    if match:
+        year, month = int(match.group(1)), int(match.group(2))
+        if 1 <= month <= 12 and 1 <= year <= 9998:
+            return datetime.date(year, month, 1)
+    return None
 
 
 def month_bounds(month: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
@@ -225,6 +242,11 @@ def job_charge_subquery() -> Subquery:
     )
 
 
+def charged_usd(*, jobs: QuerySet) -> Decimal:
+    """What these jobs were charged in all (charges and adjustments), whenever."""
+    return _sum(LedgerEntry.objects.filter(job__in=jobs, kind__in=SPENT_KINDS))
+
+
 def job_ledger_total(job: BilledJob) -> dict[str, Decimal]:
     """What the ledger holds for one job, by kind (absent kinds are zero)."""
     totals = {kind: _money(0) for kind in EntryKind.values}
@@ -291,6 +313,25 @@ def spend_report(*, project: BilledProject, month: datetime.date) -> SpendReport
             for row in by_day
         ],
     )
+
+
+def spend_by_day(*, project_ids: Iterable[int], month: datetime.date) -> list[dict[str, Any]]:
+    """What the projects spent together on each day of `month` (charges and adjustments), as
+    rows of {"date", "charged_usd"}; days without spend are absent."""
+    start, end = month_bounds(month)
+    rows = (
+        LedgerEntry.objects.filter(
+            project_id__in=list(project_ids),
+            kind__in=SPENT_KINDS,
+            created__gte=start,
+            created__lt=end,
+        )
+        .annotate(day=TruncDate("created"))
+        .values("day")
+        .annotate(charged_usd=Sum("amount"))
+        .order_by("day")
+    )
+    return [{"date": row["day"], "charged_usd": _money(row["charged_usd"])} for row in rows]
 
 
 # --- The ledger as it is read by people ------------------------------------------------------

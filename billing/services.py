@@ -15,12 +15,17 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.dispatch import Signal
+from django.utils import timezone
 
 # The two warning-threshold names are here for the doors that ask for a budget (the admin).
 from billing.models import (  # noqa: F401
     WARNING_THRESHOLD_DEFAULT,
     WARNING_THRESHOLD_HELP,
+    AlertLevel,
     Budget,
+    BudgetAlert,
     EntryKind,
     LedgerEntry,
     Price,
@@ -29,12 +34,16 @@ from billing.selectors import (
     QUEUED,
     BilledJob,
     BilledProject,
+    ProjectMoney,
     job_model,
     price_for,
     project_money,
 )
 
 logger = logging.getLogger(__name__)
+
+# Sent after a transaction that recorded new budget alerts commits.
+budget_alerts_recorded = Signal()
 CENT_FRACTION = Decimal("0.0001")
 
 
@@ -43,9 +52,12 @@ def job_price(*, duration: int, sound: bool, provider: str = "kie") -> Price:
     return price_for(duration=duration, sound=sound, provider=provider)
 
 
-def _append_once(*, job: BilledJob, kind: str, amount: Decimal, note: str) -> bool:
-    """Write the job's one entry of `kind`; False if it exists already."""
-    if LedgerEntry.objects.filter(job_id=job.pk, kind=kind).exists():
+def _append_once(
+    *, job: BilledJob, kind: str, amount: Decimal, note: str, known_absent: bool = False
+) -> bool:
+    """Write the job's one entry of `kind`; False if it exists already. `known_absent`: the
+    caller read the job's entries under the budget's lock and this kind was not among them."""
+    if not known_absent and LedgerEntry.objects.filter(job_id=job.pk, kind=kind).exists():
         return False
     try:
         with transaction.atomic():
@@ -57,6 +69,11 @@ def _append_once(*, job: BilledJob, kind: str, amount: Decimal, note: str) -> bo
     return True
 
 
+def _job_entries(job: BilledJob) -> dict[str, Decimal]:
+    """The job's ledger entries, kind -> amount (a job has at most one entry of each kind)."""
+    return dict(LedgerEntry.objects.filter(job_id=job.pk).values_list("kind", "amount"))
+
+
 def budget_reserve(*, job: BilledJob) -> bool:
     """Reserve a queued job's estimate against its project's monthly budget.
 
@@ -66,26 +83,85 @@ def budget_reserve(*, job: BilledJob) -> bool:
     """
     with transaction.atomic():
         budgets_lock([job.project_id])
-        still_queued = (
+        reserved = (
             job_model()
             ._default_manager.select_for_update()
             .filter(pk=job.pk, state=QUEUED)
-            .exists()
+            .annotate(
+                reserved=Exists(
+                    LedgerEntry.objects.filter(job_id=OuterRef("pk"), kind=EntryKind.RESERVE)
+                )
+            )
+            .values_list("reserved", flat=True)
+            .first()
         )
-        if (
-            not still_queued
-            or LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RESERVE).exists()
-        ):
+        if reserved is None or reserved:  # no longer queued, or reserved already
             return True
-        if not project_money(job.project).can_reserve(job.estimated_cost_usd):
+        money = project_money(job.project)
+        if not money.can_reserve(job.estimated_cost_usd):
             return False
         _append_once(
             job=job,
             kind=EntryKind.RESERVE,
             amount=job.estimated_cost_usd,
             note="Reserved before submitting",
+            known_absent=True,
         )
+        budget_alerts_record(project=job.project, money=money, added_usd=job.estimated_cost_usd)
         return True
+
+
+def budget_alerts_record(
+    *,
+    project: BilledProject,
+    money: ProjectMoney | None = None,
+    added_usd: Decimal = Decimal("0"),
+) -> list[BudgetAlert]:
+    """The budget thresholds the project's spend and reservations have newly crossed this
+    month, each recorded once (the row is the outbox the announcer reads; see
+    `videos.webhooks.alerts`). Call it where money is committed, in that transaction; a
+    caller that read the project's money just before passes it with what it `added_usd`, so
+    the common case (no threshold crossed) costs no query."""
+    money = money or project_money(project)
+    if not money.cap_usd:
+        return []
+    committed = money.spent_usd + money.reserved_usd + added_usd
+    levels = []
+    if money.warning_threshold is not None and committed >= money.cap_usd * money.warning_threshold:
+        levels.append(AlertLevel.WARNING)
+    if committed >= money.cap_usd:
+        levels.append(AlertLevel.EXHAUSTED)
+    recorded = []
+    for level in levels:
+        try:
+            with transaction.atomic():
+                alert, created = BudgetAlert.objects.get_or_create(
+                    project_id=project.pk,
+                    month=money.month,
+                    level=level,
+                    defaults={"spent_usd": committed, "cap_usd": money.cap_usd},
+                )
+        except IntegrityError:  # another worker recorded it first
+            continue
+        if created:
+            recorded.append(alert)
+    if recorded:
+        # Whoever tells people about alerts (videos) hears of them once the money commits.
+        transaction.on_commit(lambda: budget_alerts_recorded.send(sender=BudgetAlert))
+    return recorded
+
+
+def budget_alerts_unannounced() -> list[BudgetAlert]:
+    return list(BudgetAlert.objects.filter(announced_at__isnull=True).order_by("created"))
+
+
+def budget_alert_announced(alert: BudgetAlert) -> bool:
+    """Mark the alert told; False if another worker told it first."""
+    return bool(
+        BudgetAlert.objects.filter(pk=alert.pk, announced_at__isnull=True).update(
+            announced_at=timezone.now()
+        )
+    )
 
 
 def job_release(*, job: BilledJob, note: str) -> None:
@@ -166,13 +242,14 @@ class Settlement:
     discrepancy: str  # why the charge differs from what was reported or allowed; "" if it does not
 
 
-def _charge_cap(job: BilledJob, price: Price) -> Decimal:
+def _charge_cap(job: BilledJob, price: Price, reserved: Decimal | None) -> Decimal:
     """The most a clip may be charged: its list price, or its reservation if that was lower."""
-    reserve = LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RESERVE).first()
-    return min(price.usd, reserve.amount) if reserve is not None else price.usd
+    return min(price.usd, reserved) if reserved is not None else price.usd
 
 
-def charge_for_credits(*, job: BilledJob, credits: Decimal | None) -> tuple[Decimal, str]:
+def charge_for_credits(
+    *, job: BilledJob, credits: Decimal | None, reserved: Decimal | None
+) -> tuple[Decimal, str]:
     """What to charge for the provider's reported credits, and any discrepancy to flag.
 
     Credits are converted at the price list's rate. A report above the clip's list price (or its
@@ -182,7 +259,7 @@ def charge_for_credits(*, job: BilledJob, credits: Decimal | None) -> tuple[Deci
     price = price_for(
         duration=job.duration, sound=job.sound, provider=job.provider, on=job.created.date()
     )
-    cap = _charge_cap(job, price)
+    cap = _charge_cap(job, price, reserved)
     if credits is None or credits < 0:
         return cap, ""
     reported = (credits * price.usd_per_credit).quantize(CENT_FRACTION, rounding=ROUND_HALF_UP)
@@ -194,11 +271,9 @@ def charge_for_credits(*, job: BilledJob, credits: Decimal | None) -> tuple[Deci
     )
 
 
-def _over_budget_after_release(job: BilledJob, amount: Decimal) -> str:
+def _over_budget_after_release(job: BilledJob, amount: Decimal, entries: dict[str, Decimal]) -> str:
     """A late clip is charged after its reservation was given back: say so if that overspends."""
-    reserve = LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RESERVE).exists()
-    released = LedgerEntry.objects.filter(job_id=job.pk, kind=EntryKind.RELEASE).exists()
-    if reserve and not released:
+    if EntryKind.RESERVE in entries and EntryKind.RELEASE not in entries:
         return ""
     money = project_money(job.project)
     if money.cap_usd is None or money.spent_usd + money.reserved_usd + amount <= money.cap_usd:
@@ -214,17 +289,34 @@ def job_settle(*, job: BilledJob, credits: Decimal | None) -> Settlement:
 
     Idempotent: a job already charged keeps its charge (`created` False).
     """
-    amount, discrepancy = charge_for_credits(job=job, credits=credits)
     with transaction.atomic():
-        budgets_lock([job.project_id])
-        over_budget = _over_budget_after_release(job, amount)
-        charged = _append_once(
+        entries = _job_entries(job)
+        if not (EntryKind.RESERVE in entries and EntryKind.RELEASE not in entries):
+            # A late clip is checked against the budget: under its lock, and read again.
+            budgets_lock([job.project_id])
+            entries = _job_entries(job)
+        amount, discrepancy = charge_for_credits(
+            job=job, credits=credits, reserved=entries.get(EntryKind.RESERVE)
+        )
+        over_budget = _over_budget_after_release(job, amount, entries)
+        charged = EntryKind.CHARGE not in entries and _append_once(
             job=job,
             kind=EntryKind.CHARGE,
             amount=amount,
             note=f"{credits} provider credits" if credits is not None else "List price",
+            known_absent=True,
         )
-        job_release(job=job, note="Settled")
+        if EntryKind.RESERVE in entries and EntryKind.RELEASE not in entries:
+            _append_once(
+                job=job,
+                kind=EntryKind.RELEASE,
+                amount=entries[EntryKind.RESERVE],
+                note="Settled",
+                known_absent=True,
+            )
+        if charged and amount > entries.get(EntryKind.RESERVE, Decimal("0")):
+            # More than was reserved (a late clip): spend grew past what the reservation told.
+            budget_alerts_record(project=job.project)
     if not charged:
         existing = LedgerEntry.objects.get(job_id=job.pk, kind=EntryKind.CHARGE).amount
         return Settlement(charged_usd=existing, created=False, discrepancy="")

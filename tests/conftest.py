@@ -10,6 +10,10 @@ pytest_plugins = [
     "tests.fixtures.data",
     "tests.fixtures.simulator",
     "tests.fixtures.platform",
+    "tests.fixtures.worker",
+    "tests.fixtures.browser",
+    "tests.fixtures.receiver",
+    "tests.fixtures.api",
 ]
 
 

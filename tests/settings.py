@@ -13,10 +13,21 @@ os.environ.setdefault("Q_SYNC", "true")
 os.environ.setdefault("KIE_USE_SIMULATOR", "true")
 # The simulator and the tests' file servers listen on loopback; redirects are still checked.
 os.environ.setdefault("RESULT_ALLOW_PRIVATE_URLS", "true")
+# The tests' webhook receivers listen on loopback too.
+os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE_URLS", "true")
 
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The suite runs with DEBUG off but without `collectstatic`: plain names, from the apps' folders.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+# Tests speak plain HTTP to the test client and live server, as a proxy's backend would.
+SECURE_SSL_REDIRECT = False
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     import tempfile
@@ -27,3 +38,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(Path(tempfile.gettempdir()) / f"reelforge-test-{os.getpid()}.sqlite3")
     }
+else:
+    # The suite's data is thrown away: a commit need not wait for the disk. Every transactional
+    # test's flush, live-server request and worker step commits, so this is most of the wait.
+    DATABASES["default"].setdefault("OPTIONS", {})  # noqa: F405
+    DATABASES["default"]["OPTIONS"]["options"] = "-c synchronous_commit=off"  # noqa: F405

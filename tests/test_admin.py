@@ -61,6 +61,24 @@ def test_bad_input_is_refused_on_the_form(admin_client, project, fields, message
     assert not GenerationJob.objects.exists()
 
 
+def test_a_negative_prompt_and_a_mode_are_taken_where_the_provider_takes_them(
+    admin_client, project
+):
+    response = admin_client.post(ADD_URL, form(project, negative_prompt="no logos", mode="pro"))
+    page = response.content.decode()
+    assert "kie.ai takes no negative prompt" in page and "kie.ai takes no mode" in page
+    assert not GenerationJob.objects.exists()
+
+    project.provider = "kling"
+    project.save(update_fields=["provider"])
+    response = admin_client.post(ADD_URL, form(project, negative_prompt="no logos", mode="pro"))
+    assert response.status_code == 302
+    job = GenerationJob.objects.get()
+    assert (job.provider, job.negative_prompt, job.mode) == ("kling", "no logos", "pro")
+    page = admin_client.get(reverse("admin:videos_generationjob_change", args=[job.pk]))
+    assert "no logos" in page.content.decode()
+
+
 def test_a_file_that_is_not_an_image_is_refused(admin_client, project):
     fake = io.BytesIO(b"GIF89a definitely not a png")
     fake.name = "photo.png"

@@ -60,15 +60,18 @@ def test_image_to_video_needs_an_image(project):
 
 
 def test_price_list_is_seeded_with_the_kling_26_prices(db):
-    prices = {
-        (p.duration, p.sound): (p.usd, p.credits) for p in Price.objects.filter(model="kling-2.6")
-    }
-    assert prices == {
+    def seeded(provider: str) -> dict[tuple[int, bool], tuple[Decimal, int]]:
+        rows = Price.objects.filter(model="kling-2.6", provider=provider)
+        return {(p.duration, p.sound): (p.usd, p.credits) for p in rows}
+
+    assert seeded("kie") == {
         (5, False): (Decimal("0.28"), 55),
         (10, False): (Decimal("0.55"), 110),
         (5, True): (Decimal("0.55"), 110),
         (10, True): (Decimal("1.10"), 220),
     }
+    # The official Kling API reports no credits; its dollar figures are placeholders to edit.
+    assert seeded("kling") == {key: (usd, 0) for key, (usd, _) in seeded("kie").items()}
 
 
 def test_budget_threshold_must_be_a_fraction(project, other_project):

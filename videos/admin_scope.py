@@ -45,6 +45,9 @@ TEAM_PATHS: dict[str, str] = {
     "videos.Prompt": "project__team",
     "videos.PromptVersion": "prompt__project__team",
     "videos.GenerationJob": "team",
+    "videos.Batch": "team",
+    "videos.WebhookEndpoint": "project__team",
+    "videos.WebhookDelivery": "endpoint__project__team",
     "videos.JobEvent": "job__team",
     "videos.Asset": "job__team",
     "billing.Budget": "project__team",
@@ -278,6 +281,13 @@ class TeamScopedInline(TeamScopedAdmin):
 
 class SuperusersOnly:
     """Mix into a ModelAdmin of something that belongs to no team: superusers only."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # No rows for anyone else: Django's history page looks an object up before it checks
+        # rights, so a row that exists would answer "forbidden" where a missing one answers
+        # "doesn't exist", telling staff which teams, users and tokens exist.
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        return queryset if is_superuser(request) else queryset.none()
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_superuser(request) and super().has_module_permission(request)  # type: ignore[misc]

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import PasswordChangeView
 from django.contrib.contenttypes import views as contenttype_views
 from django.core.cache import cache
@@ -102,7 +103,10 @@ class SignInThrottle:
 sign_in_throttle = SignInThrottle()
 
 
-class ThrottledAuthenticationForm(AdminAuthenticationForm):
+class ThrottledSignIn(AuthenticationForm):
+    """A sign-in form whose failures count against `sign_in_throttle` (the admin's and the
+    portal's alike)."""
+
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username") or ""
         refusal = sign_in_throttle.refusal(self.request, username)
@@ -113,6 +117,10 @@ class ThrottledAuthenticationForm(AdminAuthenticationForm):
         except ValidationError:
             sign_in_throttle.failed(self.request, username)
             raise
+
+
+class ThrottledAuthenticationForm(ThrottledSignIn, AdminAuthenticationForm):
+    pass
 
 
 class ThrottledPasswordChangeForm(AdminPasswordChangeForm):

@@ -58,6 +58,24 @@ def submission_limits_admit_a_task(**kwargs: Any) -> list[Error]:
         if conf[setting] < 1  # type: ignore[literal-required]
     ]
     return [
-        Error(f"{name} must be at least 1.", id="reelforge.E002", hint="Unset it for the default.")
+        Error(f"{name} must be at least 1.", id="reelforge.E003", hint="Unset it for the default.")
         for name in wrong
     ]
+
+
+@register()
+def stale_submission_outlasts_create_task(**kwargs: Any) -> list[Error]:
+    """A job still `submitting` after JOB_SUBMIT_STALE_SECONDS is taken for one whose worker
+    died: a createTask still waiting for its answer must not be taken for one."""
+    longest = settings.KIE_CONNECT_TIMEOUT + settings.KIE_READ_TIMEOUT
+    if settings.PIPELINE["SUBMIT_STALE_SECONDS"] <= longest:
+        return [
+            Error(
+                f"JOB_SUBMIT_STALE_SECONDS ({settings.PIPELINE['SUBMIT_STALE_SECONDS']}) must be "
+                f"longer than a createTask may take ({longest:g} s: KIE_CONNECT_TIMEOUT plus "
+                f"KIE_READ_TIMEOUT).",
+                hint="Unset JOB_SUBMIT_STALE_SECONDS for the default (those timeouts + 30 s).",
+                id="reelforge.E004",
+            )
+        ]
+    return []

@@ -34,6 +34,18 @@ class AspectRatio(models.TextChoices):
     SQUARE = "1:1", "1:1 square"
 
 
+class Provider(models.TextChoices):
+    # The names `videos.providers.PROVIDERS` builds clients for.
+    KIE = "kie", "kie.ai"
+    KLING = "kling", "Kling API (own account)"
+
+
+class Mode(models.TextChoices):
+    # The official Kling API only; empty means the provider's default (std).
+    STANDARD = "std", "Standard (720p)"
+    PRO = "pro", "Professional (1080p)"
+
+
 class Duration(models.IntegerChoices):
     FIVE = 5, "5 seconds"
     TEN = 10, "10 seconds"
@@ -162,6 +174,12 @@ class Project(models.Model):
         max_length=5, choices=AspectRatio.choices, default=AspectRatio.LANDSCAPE
     )
     default_sound = models.BooleanField(default=False)
+    provider = models.CharField(
+        max_length=20,
+        choices=Provider.choices,
+        default=Provider.KIE,
+        help_text="Which provider account makes this project's clips.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -169,6 +187,7 @@ class Project(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["team", "name"], name="project_unique_name_per_team"),
+            _choices_check("provider", Provider, "project_provider_valid"),
             _choices_check("default_duration", Duration, "project_default_duration_valid"),
             _choices_check("default_aspect_ratio", AspectRatio, "project_default_aspect_valid"),
         ]
@@ -219,6 +238,37 @@ class PromptVersion(AppendOnlyModel):
         return f"{self.prompt} v{self.number}"
 
 
+class Batch(models.Model):
+    """Many clips from one prompt template: a job for each row of variables, queued together
+    (all or none) after every row was checked and the whole was priced."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="batches")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="batches")
+    prompt_version = models.ForeignKey(
+        PromptVersion, on_delete=models.PROTECT, related_name="batches"
+    )
+    # Each row as it was given (variables and per-row options), in order; row N is rows[N - 1].
+    rows = models.JSONField(default=list)
+    # What every row takes unless it says otherwise (None / "": the project's default).
+    duration = models.PositiveSmallIntegerField(choices=Duration.choices, null=True, blank=True)
+    aspect_ratio = models.CharField(max_length=5, choices=AspectRatio.choices, blank=True)
+    sound = models.BooleanField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When every row's job had ended (announced once)."
+    )
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk} of {self.prompt_version} ({len(self.rows)} rows)"
+
+
 def _callback_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -240,6 +290,9 @@ class GenerationJob(models.Model):
         max_length=PROMPT_MAX_LENGTH,
         help_text="The exact text sent, kept even if the prompt changes.",
     )
+    prompt_variables = models.JSONField(
+        default=dict, blank=True, help_text="The values that filled the prompt's placeholders."
+    )
     source_image = models.FileField(upload_to=_source_image_path, blank=True, max_length=300)
     source_image_url = models.URLField(blank=True, max_length=2000)
     duration = models.PositiveSmallIntegerField(choices=Duration.choices, default=Duration.FIVE)
@@ -251,6 +304,15 @@ class GenerationJob(models.Model):
         help_text="Text to video only; empty for image to video, whose image decides.",
     )
     sound = models.BooleanField(default=False)
+    negative_prompt = models.TextField(
+        max_length=2500, blank=True, help_text="What the clip must not show (Kling API only)."
+    )
+    mode = models.CharField(
+        max_length=3,
+        choices=Mode.choices,
+        blank=True,
+        help_text="Kling API only: std (720p) or pro (1080p); empty for the provider's default.",
+    )
 
     state = models.CharField(max_length=20, choices=JobState.choices, default=JobState.QUEUED)
     state_reason = models.TextField(
@@ -277,6 +339,12 @@ class GenerationJob(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retries"
     )
     attempt = models.PositiveSmallIntegerField(default=1)
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    batch_row = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The batch row (from 1) this job makes."
+    )
     canceled_by_user = models.BooleanField(
         default=False, help_text="Canceled after submission; a result that still arrives is kept."
     )
@@ -287,6 +355,13 @@ class GenerationJob(models.Model):
     )
     submit_after = models.DateTimeField(null=True, blank=True)
     submit_attempts = models.PositiveSmallIntegerField(default=0)
+    # When a queued job was last handed to a worker: the clock hands it again only once this
+    # is older than a step's lease (the task was lost) or the job was held and cleared it.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # A retrieving job: when its download may (next) be started. Set a lease ahead while a
+    # worker downloads (and renewed as it goes), or a back-off ahead after a failed attempt.
+    retrieve_after = models.DateTimeField(null=True, blank=True)
+    retrieve_attempts = models.PositiveSmallIntegerField(default=0)
     next_poll_at = models.DateTimeField(null=True, blank=True)
     poll_attempts = models.PositiveIntegerField(default=0)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -302,8 +377,17 @@ class GenerationJob(models.Model):
         ordering = ["-created"]
         indexes = [
             models.Index(fields=["project", "state", "created"], name="job_project_state_created"),
+            # A project's page lists its newest jobs: read in order, stopping after a page.
+            models.Index(fields=["project", "-created"], name="job_project_created"),
             models.Index(fields=["state", "next_poll_at"], name="job_state_next_poll"),
             models.Index(fields=["state", "updated"], name="job_state_updated"),
+            # The job list: a team's jobs, newest first (its page cost must not grow with the table).
+            models.Index(fields=["team", "-created"], name="job_team_created"),
+            # ... and of several teams: newest first, read backwards until a page is full.
+            models.Index(fields=["-created"], name="job_created"),
+            # The clock: queued jobs oldest first, retrievals due.
+            models.Index(fields=["state", "created"], name="job_state_created"),
+            models.Index(fields=["state", "retrieve_after"], name="job_state_retrieve_after"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -319,6 +403,9 @@ class GenerationJob(models.Model):
             _choices_check("kind", Kind, "job_kind_valid"),
             _choices_check("state", JobState, "job_state_valid"),
             _choices_check("duration", Duration, "job_duration_valid"),
+            models.CheckConstraint(
+                condition=Q(mode="") | Q(mode__in=Mode.values), name="job_mode_valid"
+            ),
             # Image to video has none: the image decides its shape.
             models.CheckConstraint(
                 condition=Q(kind=Kind.TEXT_TO_VIDEO, aspect_ratio__in=AspectRatio.values)
@@ -457,3 +544,110 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}...) of {self.user}"
+
+
+# --- Outbound webhooks -------------------------------------------------------------------------
+
+
+class WebhookEvent(models.TextChoices):
+    JOB_SUCCEEDED = "job.succeeded", "A clip is ready"
+    JOB_FAILED = "job.failed", "A job failed"
+    JOB_NEEDS_ATTENTION = "job.needs_attention", "A job needs an operator"
+    BATCH_COMPLETED = "batch.completed", "Every row of a batch has ended"
+    BUDGET_WARNING = "budget.warning", "Spend crossed the budget's warning threshold"
+    BUDGET_EXHAUSTED = "budget.exhausted", "Spend reached the budget's cap"
+    SUBMISSIONS_PAUSED = "submissions.paused", "Submissions to the provider are paused"
+    TEST = "webhook.test", "A test event, sent on request"
+
+
+class WebhookEndpoint(models.Model):
+    """Where a project's events are sent, signed the Standard Webhooks way.
+
+    The signing secret is shown once, when it is made; after a rotation the previous one keeps
+    signing beside it until `previous_secret_expires`, so receivers can switch without a gap.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=2000)
+    events = models.JSONField(default=list, help_text="The event types sent here.")
+    enabled = models.BooleanField(default=True)
+    secret = models.CharField(max_length=100, editable=False)
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_expires = models.DateTimeField(null=True, blank=True, editable=False)
+    failing_since = models.DateTimeField(
+        null=True, blank=True, help_text="When deliveries started failing (None: they succeed)."
+    )
+    disabled_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "created", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.project})"
+
+    @property
+    def secret_hint(self) -> str:
+        """Enough of the secret to tell which one a receiver holds, never enough to use it."""
+        return f"{self.secret[:10]}..." if self.secret else ""
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, tried until the receiver answers 2xx or a day has passed."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    message_id = models.CharField(max_length=40, unique=True)
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            models.Index(fields=["created"], name="delivery_created"),  # pruning by age
+        ]
+        constraints = [_choices_check("status", DeliveryStatus, "delivery_status_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.endpoint.url} ({self.status})"
+
+    @property
+    def last_try(self) -> WebhookAttempt | None:
+        tries = list(self.tries.all())  # prefetched by the pages that list deliveries
+        return tries[-1] if tries else None
+
+
+class WebhookAttempt(models.Model):
+    """What one try to deliver got back (a log: it goes with its endpoint)."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="tries")
+    created = models.DateTimeField(auto_now_add=True)
+    status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="None: no answer.")
+    duration_ms = models.PositiveIntegerField()
+    response_body = models.TextField(blank=True, help_text="Its first 1,000 characters.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.status or self.error} in {self.duration_ms} ms"

@@ -11,16 +11,18 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from billing import selectors as billing_selectors
 from videos.models import (
     ApiToken,
+    Batch,
     GenerationJob,
     Invitation,
     InvitationStatus,
@@ -28,12 +30,14 @@ from videos.models import (
     Project,
     Prompt,
     PromptVersion,
+    ProviderAccount,
     Role,
     Team,
+    WebhookEndpoint,
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
+    from django.contrib.auth.models import AnonymousUser, User
 
 ZERO = Decimal("0")
 # Primary keys are 64-bit: a larger number cannot name a row, and some databases refuse it.
@@ -128,6 +132,19 @@ def role_allows(role: str | None, needed: str) -> bool:
     return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
 
 
+WHAT_ROLES_MAY = {
+    Role.EDITOR: "Only editors and owners of the team can do this; your role is {role}.",
+    Role.OWNER: "Only owners of the team can do this; your role is {role}.",
+}
+
+
+def role_refusal(role: str, needed: str) -> str | None:
+    """Why a member with `role` may not do what needs `needed`, or None when they may."""
+    if role_allows(role, needed):
+        return None
+    return WHAT_ROLES_MAY[Role(needed)].format(role=role)
+
+
 def membership_list(*, team: Team) -> QuerySet[Membership]:
     return team.memberships.select_related("user").order_by("created", "id")
 
@@ -207,7 +224,9 @@ def _jobs_with_cost() -> QuerySet[GenerationJob]:
 
 def job_list(*, user: User) -> QuerySet[GenerationJob]:
     """The user's teams' jobs, newest first, each with `cost_usd` (its charge, or None)."""
-    return _jobs_with_cost().filter(team__memberships__user=user)
+    # The teams' ids as values, not a join: then the database reads a page from the
+    # (team, -created) index instead of joining and sorting every job of the teams.
+    return _jobs_with_cost().filter(team_id__in=team_ids(user=user))
 
 
 def job_get(*, user: User, job_id: Any) -> GenerationJob | None:
@@ -229,6 +248,55 @@ def jobs_with_details(jobs: list[GenerationJob]) -> list[GenerationJob]:
 
 def job_with_details(job: GenerationJob) -> GenerationJob:
     return jobs_with_details([job])[0]
+
+
+def job_filter(
+    jobs: QuerySet[GenerationJob], *, states: list[str] | None = None, text: str = ""
+) -> QuerySet[GenerationJob]:
+    """`jobs` narrowed to some states and to prompts containing `text` (any case)."""
+    if states:
+        jobs = jobs.filter(state__in=states)
+    if text.strip():
+        jobs = jobs.filter(prompt_text__icontains=text.strip())
+    return jobs
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[GenerationJob]
+    has_older: bool
+    before: GenerationJob | None  # the job this page starts after; None for the newest
+
+
+def job_page(jobs: QuerySet[GenerationJob], *, before: Any = None, size: int) -> JobPage:
+    """`size` of `jobs`, newest first, after the job `before` (by its id; one not among `jobs`
+    is ignored, so another team's id shows the newest page). Read by an index, however deep."""
+    before_id = uuid_or_none(before) if before else None
+    after = jobs.filter(pk=before_id).first() if before_id else None
+    ordered = jobs.order_by("-created", "-pk")
+    if after is not None:
+        ordered = ordered.filter(
+            Q(created__lt=after.created) | Q(created=after.created, pk__lt=after.pk)
+        )
+    rows = list(ordered[: size + 1])
+    return JobPage(jobs=rows[:size], has_older=len(rows) > size, before=after)
+
+
+def job_counts(*, team: Team) -> dict[str, int]:
+    """How many of the team's jobs are in each state (states with none are absent)."""
+    rows = (
+        GenerationJob.objects.filter(team=team)
+        .order_by()
+        .values("state")
+        .annotate(jobs=Count("pk"))
+        .values_list("state", "jobs")
+    )
+    return dict(rows)
+
+
+def submission_pauses() -> QuerySet[ProviderAccount]:
+    """The providers to which nothing is sent now, with the reason (see `videos.jobs.gate`)."""
+    return ProviderAccount.objects.filter(paused_at__isnull=False).order_by("provider")
 
 
 # States in which a job will not move again by itself: a waiter stops at them.
@@ -264,6 +332,39 @@ def job_wait(
         pause = min(pause * 2, 1.0)
 
 
+def batch_list(*, user: User) -> QuerySet[Batch]:
+    """The user's teams' batches, newest first."""
+    return (
+        Batch.objects.filter(team__memberships__user=user)
+        .select_related("project", "prompt_version__prompt", "created_by")
+        .order_by("-created", "-id")
+    )
+
+
+def batch_get(*, user: User, batch_id: Any) -> Batch | None:
+    pk = id_or_none(batch_id)
+    return batch_list(user=user).filter(pk=pk).first() if pk else None
+
+
+def webhook_list(*, user: User) -> QuerySet[WebhookEndpoint]:
+    """The endpoints of projects whose team the user owns (owners alone manage them)."""
+    return WebhookEndpoint.objects.filter(
+        project__team__memberships__user=user, project__team__memberships__role=Role.OWNER
+    ).select_related("project")
+
+
+def webhook_get(*, user: User, webhook_id: Any) -> WebhookEndpoint | None:
+    """An endpoint of one of the user's teams (any role: the door checks for owners)."""
+    pk = id_or_none(webhook_id)
+    if pk is None:
+        return None
+    return (
+        WebhookEndpoint.objects.filter(pk=pk, project__team__memberships__user=user)
+        .select_related("project")
+        .first()
+    )
+
+
 def api_tokens_of(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("created", "id")
 
@@ -277,3 +378,18 @@ def api_token_by_key(key: str) -> ApiToken | None:
     """The active token with this key (looked up by its hash), with its user."""
     digest = hashlib.sha256(key.encode()).hexdigest()
     return ApiToken.objects.select_related("user").filter(key_sha256=digest).first()
+
+
+def job_for_files(*, user: User | AnonymousUser, job_id: Any) -> GenerationJob | None:
+    """The job whose files (clip, poster, source image) the user may fetch, or None.
+
+    Members of the job's team may; so may active superusers, who see every team in the admin.
+    Anyone else, signed in or not, gets None: a stranger learns nothing, not even that it exists.
+    """
+    pk = uuid_or_none(job_id)
+    if pk is None or not user.is_authenticated or not user.is_active:
+        return None
+    jobs = GenerationJob.objects.select_related("asset")
+    if not user.is_superuser:
+        jobs = jobs.filter(team__memberships__user=user)
+    return jobs.filter(pk=pk).first()

@@ -16,6 +16,7 @@ import secrets
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -23,6 +24,7 @@ from django.utils.text import slugify
 
 from billing import selectors as billing_selectors
 from billing import services as billing_services
+from videos import prompt_templates
 from videos.jobs import (
     BudgetExceeded,
     JobSpec,
@@ -41,6 +43,7 @@ from videos.models import (
     Project,
     Prompt,
     PromptVersion,
+    Provider,
     Role,
     Team,
 )
@@ -320,6 +323,7 @@ PROJECT_FIELDS = (
     "default_duration",
     "default_aspect_ratio",
     "default_sound",
+    "provider",
 )
 PROJECT_NAME_TAKEN = "The team has a project with this name already."
 
@@ -332,6 +336,21 @@ def _check_project_name(*, team: Team, name: str, project: Project | None = None
         raise ValidationError({"name": PROJECT_NAME_TAKEN})
 
 
+def project_check_provider(provider: str) -> None:
+    """Raise ValidationError unless `provider` is one a project may use on this installation."""
+    if provider not in Provider.values:
+        raise ValidationError(
+            {"provider": f"Provider must be one of: {', '.join(Provider.values)}."}
+        )
+    if provider == Provider.KLING and not (settings.KLING_ACCESS_KEY and settings.KLING_SECRET_KEY):
+        raise ValidationError(
+            {
+                "provider": "The official Kling API is not set up here: an operator must set "
+                "KLING_ACCESS_KEY and KLING_SECRET_KEY first."
+            }
+        )
+
+
 def project_create(
     *,
     team: Team,
@@ -340,15 +359,20 @@ def project_create(
     default_duration: int | None = None,
     default_aspect_ratio: str | None = None,
     default_sound: bool | None = None,
+    provider: str | None = None,
     monthly_budget_usd: Decimal | None = None,
 ) -> Project:
-    """A new project; with `monthly_budget_usd` its spend is capped each month."""
+    """A new project; with `monthly_budget_usd` its spend is capped each month. Its jobs go to
+    `provider` ("kie" unless given; jobs already made keep theirs when it changes)."""
     _check_project_name(team=team, name=name)
+    if provider is not None:
+        project_check_provider(provider)
     project = Project(team=team, name=name, description=description)
     for field, value in (
         ("default_duration", default_duration),
         ("default_aspect_ratio", default_aspect_ratio),
         ("default_sound", default_sound),
+        ("provider", provider),
     ):
         if value is not None:
             setattr(project, field, value)
@@ -369,6 +393,8 @@ def project_update(*, project: Project, **changes: Any) -> Project:
         raise ValueError(f"project_update cannot change {', '.join(sorted(unknown))}")
     if "name" in changes:
         _check_project_name(team=project.team, name=changes["name"], project=project)
+    if "provider" in changes and changes["provider"] != project.provider:
+        project_check_provider(changes["provider"])
     for field, value in changes.items():
         setattr(project, field, value)
     try:
@@ -414,6 +440,10 @@ def _check_prompt_text(text: str) -> None:
         raise ValidationError(
             {"text": f"The prompt must be at most {PROMPT_MAX_LENGTH} characters."}
         )
+    try:
+        prompt_templates.check(text)
+    except prompt_templates.TemplateError as exc:
+        raise ValidationError({"text": str(exc)}) from None
 
 
 def prompt_create(*, project: Project, title: str, text: str, by: User | None) -> Prompt:
@@ -498,6 +528,8 @@ def job_asks_for_the_same(job: GenerationJob, inputs: dict[str, Any]) -> bool:
             else ""
         )
         or job.sound != (project.default_sound if sound is None else sound)
+        or job.negative_prompt != (inputs.get("negative_prompt") or "")
+        or job.mode != (inputs.get("mode") or "")
     ):
         return False
     if image is not None or job.source_image:

@@ -4,15 +4,16 @@ import hmac
 import logging
 
 from django.conf import settings
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from videos import monitoring
 from videos.api.files import stored_file_response
 from videos.clip_links import asset_for_link
 from videos.jobs import callback_accept
-from videos.models import GenerationJob, ProviderAccount
+from videos.models import GenerationJob
 from videos.providers import get_provider
 from videos.providers.base import CallbackMalformed, CallbackRejected
 
@@ -21,19 +22,38 @@ logger = logging.getLogger(__name__)
 
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Liveness plus what operators must know: whether submissions are paused, and why."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    paused = {
-        account.provider: {
-            "code": account.pause_code,
-            "reason": account.pause_reason,
-            "since": account.paused_at.isoformat(),  # type: ignore[union-attr]  # paused only
-        }
-        for account in ProviderAccount.objects.filter(paused_at__isnull=False)
-    }
-    return JsonResponse(
-        {"status": "degraded" if paused else "ok", "database": "ok", "submissions_paused": paused}
+    """Public liveness: "ok", or "degraded" while submissions are paused. The details (why, the
+    queue, jobs by state) are for operators: `operations_status` and `metrics`."""
+    return JsonResponse({"status": "ok" if monitoring.is_healthy() else "degraded"})
+
+
+def _is_operator(request: HttpRequest) -> bool:
+    user = request.user
+    if user.is_authenticated and user.is_active and user.is_superuser:
+        return True
+    return monitoring.metrics_token_matches(request.headers.get("Authorization"))
+
+
+@require_GET
+def operations_status(request: HttpRequest) -> JsonResponse:
+    """Pause reasons, queue depth, oldest queued job and jobs by state: for a superuser's
+    session or the metrics token; everyone else is told nothing is here."""
+    if not _is_operator(request):
+        raise Http404()
+    return JsonResponse(monitoring.operations_status().as_dict())
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The same figures in Prometheus' text format, for the bearer of METRICS_TOKEN. Without a
+    token configured there is no endpoint (404); a wrong or missing token is a 403."""
+    if not settings.METRICS_TOKEN:
+        raise Http404()
+    if not monitoring.metrics_token_matches(request.headers.get("Authorization")):
+        return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
+    return HttpResponse(
+        monitoring.prometheus_text(monitoring.operations_status()),
+        content_type=CONTENT_TYPE_LATEST,
     )
 
 

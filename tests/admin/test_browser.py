@@ -5,71 +5,14 @@ kept under tests/artifacts/ (the README's come from here)."""
 
 from __future__ import annotations
 
-import mimetypes
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
-from django.conf import settings
 
 from tests.admin.conftest import staff
+from tests.fixtures.browser import screenshot
 from videos import services
 from videos.models import GenerationJob, JobState, Role
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-# Debian's chromium, as it runs on a server: no sandbox (root), no GPU, no calls home.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"Debian's chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop on this thread; the test's ORM calls are still
-    # plain synchronous code between its steps.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 820})
-        page.set_default_timeout(20_000)
-        # The test server serves no media (DEBUG is off): clips and posters come from the
-        # test's own media folder.
-        page.route("**/media/**", serve_media)
-        try:
-            yield page
-        finally:
-            browser.close()
-
-
-def serve_media(route: Any) -> None:
-    relative = route.request.url.split("/media/", 1)[1].split("?", 1)[0]
-    path = Path(settings.MEDIA_ROOT) / relative
-    if not path.is_file():
-        route.fulfill(status=404, body="not found")
-        return
-    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    route.fulfill(status=200, body=path.read_bytes(), headers={"Content-Type": content_type})
-
-
-def screenshot(page: Any, name: str, **options: Any) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    target = ARTIFACTS / name
-    page.screenshot(path=str(target), **options)
-    return target
 
 
 def test_an_editor_generates_a_clip_from_a_prompt_in_the_browser(platform, browser_page, project):

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -54,9 +55,25 @@ def test_the_job_list_shows_badge_money_age_and_poster(world):
     assert 'class="job-state job-state-failed"' in text
     assert "$0.55" in text  # its charge
     assert "ago" in text
-    assert f'src="{world.alpha.asset.poster.url}"' in text
+    assert f'src="/files/jobs/{world.alpha.asset.job_id}/poster/"' in text
     titles = [spec.title for spec in page.context["cl"].filter_specs]
     assert {"state", "kind", "project", "created", "provider error code"} <= set(titles)
+
+
+def test_the_job_page_plays_the_clip_and_shows_the_image_through_checked_views(world):
+    job = world.alpha.job
+    job.source_image.save("still.png", ContentFile(b"\x89PNG\r\n\x1a\n"))
+    erin = client_for(world.erin)
+    page = erin.get(reverse("admin:videos_generationjob_change", args=[job.pk])).content.decode()
+
+    clip, poster, image = (
+        reverse(name, args=[job.pk]) for name in ("job-clip", "job-poster", "job-source-image")
+    )
+    assert f'<video src="{clip}" poster="{poster}"' in page
+    assert f'src="{image}"' in page
+    assert "/media/" not in page
+    assert erin.get(clip, HTTP_RANGE="bytes=0-2").status_code == 206
+    assert client_for(world.bob).get(clip).status_code == 404  # another team's editor
 
 
 def test_jobs_are_filtered_by_provider_error_code(world):
@@ -89,7 +106,7 @@ def test_resolve_adopts_a_task_or_confirms_it_was_never_accepted(world, monkeypa
     lost = make_job(world.alpha.project, state=JobState.NEEDS_ATTENTION)
 
     class Provider:
-        def get_task(self, task_id: str) -> TaskStatus:
+        def get_task(self, task_id: str, *, kind: str | None = None) -> TaskStatus:
             return TaskStatus(task_id=task_id, state=TaskState.WAITING)
 
     monkeypatch.setattr(operator, "get_provider", lambda name="kie": Provider())
@@ -203,7 +220,7 @@ def test_generate_clips_over_budget_or_balance_queues_nothing(world):
     )
 
     text = page_text(page)
-    assert "The project&#x27;s monthly budget cannot cover this $1.1000 clip" in text
+    assert "The project&#x27;s monthly budget cannot cover this $1.10 clip" in text
     assert "The provider account has 10.0000 credits left" in text
     assert 'id="confirm"' not in text
     assert not GenerationJob.objects.filter(created_by=world.erin).exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -19,7 +18,6 @@ from rest_framework.test import APIClient
 
 from billing.models import EntryKind, LedgerEntry
 from tests.fixtures.data import make_job, make_member
-from videos import image_urls
 from videos.models import Asset, GenerationJob, JobState, Project, Role, Team
 
 # The smallest valid PNG: the pipeline sniffs the signature, not the name.
@@ -117,28 +115,6 @@ def make_succeeded_job(
         project=project, job=job, kind=EntryKind.CHARGE, amount=Decimal(charge)
     )
     return job
-
-
-@pytest.fixture
-def public_resolver(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
-    """Name -> addresses for the image URL check; any other name does not resolve."""
-    names: dict[str, list[str]] = {
-        "images.example.com": ["93.184.215.14"],
-        "localhost": ["127.0.0.1", "::1"],
-        "intranet.example.com": ["93.184.215.14", "10.0.0.7"],
-    }
-
-    def resolve(host: str, port: int) -> list[str]:
-        try:
-            return [str(ipaddress.ip_address(host.strip("[]")))]
-        except ValueError:
-            pass
-        if host in names:
-            return names[host]
-        raise OSError("no such host")
-
-    monkeypatch.setattr(image_urls, "resolve_host", resolve)
-    return names
 
 
 def errors(response: object) -> dict[str, list[str]]:

@@ -102,3 +102,14 @@ def test_polling_a_job_does_not_use_up_the_users_other_requests(alice_api, proje
         assert alice_api.get(f"/api/v1/jobs/{job.pk}/").status_code == 200
     assert alice_api.get("/api/v1/projects/").status_code == 200
     assert alice_api.get(f"/api/v1/jobs/{job.pk}/")["RateLimit-Limit"] == "50"
+
+
+def test_a_time_filter_with_any_iso_offset_is_compared_in_utc(alice_api, project):
+    from tests.fixtures.data import make_job
+
+    make_job(project)
+    # ISO 8601 allows offsets up to +23:59; PostgreSQL refuses those past 15:59 unless in UTC.
+    response = alice_api.get("/api/v1/jobs/", {"created_before": "5065-01-29T08:08:25.6+22:59"})
+    assert response.status_code == 200 and len(response.json()["results"]) == 1
+    later = alice_api.get("/api/v1/jobs/", {"created_after": "2000-01-01T00:00:00-23:30"})
+    assert len(later.json()["results"]) == 1

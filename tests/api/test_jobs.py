@@ -433,18 +433,12 @@ def test_a_batch_is_priced_as_a_whole_against_the_budget(alice_api, project, job
 
 
 def test_a_batch_saves_nothing_when_a_save_fails_midway(alice_api, job_body, monkeypatch):
-    from videos.jobs import create
+    from videos.models import JobEvent
 
-    real_save = create.job_save
-    calls = []
+    def failing_save(events, **kwargs):  # the jobs are saved; their first events are not
+        raise RuntimeError("disk full")
 
-    def failing_save(spec, **kwargs):
-        calls.append(spec)
-        if len(calls) == 3:
-            raise RuntimeError("disk full")
-        return real_save(spec, **kwargs)
-
-    monkeypatch.setattr(create, "job_save", failing_save)
+    monkeypatch.setattr(JobEvent.objects, "bulk_create", failing_save)
     with pytest.raises(RuntimeError):
         alice_api.post(f"{JOBS}batch/", {"jobs": [job_body] * 4})
     assert not GenerationJob.objects.exists()

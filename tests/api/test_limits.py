@@ -132,6 +132,19 @@ def test_the_schema_documents_every_operation(client):
         "/api/v1/invitations/",
         "/api/v1/invitations/{invitation_id}/accept/",
         "/api/v1/invitations/{invitation_id}/decline/",
+        "/api/v1/batches/",
+        "/api/v1/batches/preview/",
+        "/api/v1/batches/{batch_id}/",
+        "/api/v1/batches/{batch_id}/cancel-remaining/",
+        "/api/v1/batches/{batch_id}/retry-failed/",
+        "/api/v1/batches/{batch_id}/results/",
+        "/api/v1/batches/{batch_id}/clips/",
+        "/api/v1/webhooks/",
+        "/api/v1/webhooks/{webhook_id}/",
+        "/api/v1/webhooks/{webhook_id}/rotate-secret/",
+        "/api/v1/webhooks/{webhook_id}/test/",
+        "/api/v1/webhooks/{webhook_id}/deliveries/",
+        "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/resend/",
     }
     create = paths["/api/v1/jobs/"]["post"]
     assert {"201", "200", "400", "402", "403", "409", "413", "429"} <= set(create["responses"])

@@ -209,3 +209,19 @@ def test_a_user_without_a_team_gets_a_personal_one(as_user, django_user_model):
     assert [(t["name"], t["role"]) for t in teams] == [("dana's team", "owner")]
     assert created.status_code == 201
     assert Team.objects.filter(memberships__user=dana).count() == 1
+
+
+def test_a_project_chooses_its_provider_and_its_jobs_follow_it(alice_api, project, settings):
+    url = f"{PROJECTS}{project.pk}/"
+    assert alice_api.get(url).json()["provider"] == "kie"
+    answer = alice_api.patch(url, {"provider": "kling"}, format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["provider"] == "kling"
+    assert alice_api.patch(url, {"provider": "runway"}, format="json").status_code == 400
+
+    settings.KLING_ACCESS_KEY = ""
+    refused = alice_api.patch(url, {"provider": "kie"}, format="json")
+    assert refused.status_code == 200  # back to kie.ai needs no Kling keys
+    refused = alice_api.patch(url, {"provider": "kling"}, format="json")
+    assert refused.status_code == 400
+    assert "KLING_ACCESS_KEY" in str(errors(refused))

@@ -35,7 +35,7 @@ class FakeProvider:
         self.answer = answer
         self.asked: list[str] = []
 
-    def get_task(self, task_id: str) -> TaskStatus:
+    def get_task(self, task_id: str, *, kind: str | None = None) -> TaskStatus:
         self.asked.append(task_id)
         if isinstance(self.answer, Exception):
             raise self.answer

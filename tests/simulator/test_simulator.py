@@ -411,6 +411,38 @@ def test_result_urls_expire_but_a_fresh_link_can_be_had(short_lived_simulator):
     eventually(lambda: requests.get(fresh["data"], timeout=5).status_code == 404, timeout=2)
 
 
+def test_an_expired_result_fault_hands_out_a_dead_link_that_download_url_renews(kie_simulator, api):
+    kie_simulator.set_faults(expired_result={"rate": 1, "times": 1})
+    data = api.wait_final(api.create()["data"]["taskId"])
+    url = json.loads(data["resultJson"])["resultUrls"][0]
+    assert requests.get(url, timeout=5).status_code == 404
+    fresh = api.post("/api/v1/common/download-url", {"url": url}).json()["data"]
+    assert requests.get(fresh, timeout=5).status_code == 200
+    assert kie_simulator.stats()["faults"]["expired_result"] == 1
+
+
+def test_a_slow_result_fault_delays_the_file(kie_simulator, api):
+    kie_simulator.set_faults(slow_result=1, slow_seconds=0.5)
+    data = api.wait_final(api.create()["data"]["taskId"])
+    url = json.loads(data["resultJson"])["resultUrls"][0]
+    started = time.monotonic()
+    assert requests.get(url, timeout=5).status_code == 200
+    assert time.monotonic() - started >= 0.5
+
+
+def test_the_task_listing_names_each_task_and_its_callback(kie_simulator, api):
+    task_id = api.create(text_body(callBackUrl="http://127.0.0.1:9/cb/1"))["data"]["taskId"]
+    api.wait_final(task_id)
+    assert kie_simulator.tasks() == [
+        {
+            "taskId": task_id,
+            "callBackUrl": "http://127.0.0.1:9/cb/1",
+            "state": "success",
+            "credits": 55,
+        }
+    ]
+
+
 def test_download_url_refuses_foreign_urls(api):
     assert (
         api.post("/api/v1/common/download-url", {"url": "https://example.com/x.mp4"}).json()["code"]
@@ -529,12 +561,13 @@ def test_callback_receiver_errors_are_counted(kie_simulator, api, callback_sink)
 
 
 def test_rate_limit_accepts_n_per_window_then_answers_429_with_http_200(kie_simulator, api):
-    kie_simulator.set_faults(rate_limit=3, rate_window=0.5)
+    # Wide enough that five requests on a loaded machine land inside one window.
+    kie_simulator.set_faults(rate_limit=3, rate_window=3)
     codes = [api.post(CREATE, text_body()) for _ in range(5)]
     assert [r.status_code for r in codes] == [200] * 5
     assert [r.json()["code"] for r in codes] == [200, 200, 200, 429, 429]
     assert "Retry-After" not in codes[-1].headers
-    time.sleep(0.55)  # the window runs on the simulator's own clock, out of the test's reach
+    time.sleep(3.05)  # the window runs on the simulator's own clock, out of the test's reach
     assert api.create()["code"] == 200
     stats = kie_simulator.stats()
     assert (
@@ -636,6 +669,7 @@ def test_control_endpoint_is_off_unless_allowed():
             ("GET", "/_control"),
             ("POST", "/_control"),
             ("GET", "/_control/stats"),
+            ("GET", "/_control/tasks"),
             ("POST", "/_control/reset"),
         ):
             assert (
@@ -736,3 +770,31 @@ def _serve_once(content: bytes) -> str:
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.handle_request, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/image.png"
+
+
+def test_instant_render_renders_each_shape_of_clip_once(monkeypatch):
+    from videos.simulator import rendering, service, tasks
+
+    simulator = service.SimulatedKie(
+        SimulatorConfig(port=0, instant_render=True, render=RenderSettings(long_side=64, fps=4))
+    )
+    renders: list[str] = []
+    real = rendering.render_text_to_video
+
+    def counted(*args: Any, **kwargs: Any) -> bytes:
+        renders.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rendering, "render_text_to_video", counted)
+    body = {
+        "model": tasks.TEXT_TO_VIDEO_MODEL,
+        "input": {"prompt": "p", "sound": False, "aspect_ratio": "1:1", "duration": "5"},
+    }
+    try:
+        clips = [
+            simulator._render(tasks.SimTask(task_id=f"t{n}", body=body, price=55)) for n in range(3)
+        ]
+    finally:
+        simulator.close()
+    assert len(renders) == 1
+    assert clips[0] == clips[1] == clips[2]

@@ -3,6 +3,7 @@ them, cancel, retry, and download the clip and its poster."""
 
 from __future__ import annotations
 
+import datetime
 import re
 import threading
 from typing import Any
@@ -42,8 +43,8 @@ from videos.api.serializers import (
 from videos.api.throttling import JobReadRateThrottle, TeamRateThrottle
 from videos.clip_links import clip_link
 from videos.jobs import job_cancel, job_inputs, job_retry
-from videos.models import AspectRatio, Duration, GenerationJob, JobState, Kind, Role
-from videos.providers.base import IMAGE_MAX_BYTES
+from videos.models import AspectRatio, Duration, GenerationJob, JobState, Kind, Mode, Role
+from videos.providers.base import IMAGE_MAX_BYTES, NEGATIVE_PROMPT_MAX_CHARS
 
 BATCH_MAX_JOBS = 100
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,150}$")
@@ -118,6 +119,18 @@ class JobInputSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         help_text="Image to video: a public http(s) URL of a JPEG, PNG or WebP image.",
+    )
+    negative_prompt = serializers.CharField(
+        max_length=NEGATIVE_PROMPT_MAX_CHARS,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="What the clip must not show. Projects on the official Kling API only.",
+    )
+    mode = choice(
+        Mode,
+        required=False,
+        help_text="std (720p, the default) or pro (1080p). Projects on the official Kling API only.",
     )
 
 
@@ -196,12 +209,25 @@ def job_data(request: Request, job: GenerationJob) -> dict[str, Any]:
 # --- Views -----------------------------------------------------------------------------------
 
 
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 moment, compared in UTC: any offset a client writes (ISO allows up to
+    +23:59) is turned into UTC first, since PostgreSQL refuses offsets past 15:59."""
+
+    def filter(self, qs: Any, value: Any) -> Any:
+        if value is not None and value.tzinfo is not None:
+            try:
+                value = value.astimezone(datetime.UTC)
+            except OverflowError:  # year 1 or 9999 pushed past the calendar's ends
+                raise ValidationError({self.field_name: ["A value is out of range."]}) from None
+        return super().filter(qs, value)
+
+
 class JobFilter(django_filters.FilterSet):
     project = django_filters.NumberFilter(field_name="project_id")
     state = django_filters.MultipleChoiceFilter(choices=JobState.choices)
     kind = django_filters.ChoiceFilter(choices=Kind.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created", lookup_expr="lt")
     has_asset = django_filters.BooleanFilter(field_name="asset", lookup_expr="isnull", exclude=True)
 
     class Meta:

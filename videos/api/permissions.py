@@ -9,17 +9,11 @@ from typing import TYPE_CHECKING, TypeVar
 from rest_framework.exceptions import NotFound, PermissionDenied
 
 from videos import selectors
-from videos.models import Role
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 T = TypeVar("T")
-
-WHAT_ROLES_MAY = {
-    Role.EDITOR: "Only editors and owners of the team can do this; your role is {role}.",
-    Role.OWNER: "Only owners of the team can do this; your role is {role}.",
-}
 
 
 def require_role(user: User, team_id: int, needed: str) -> str:
@@ -27,8 +21,9 @@ def require_role(user: User, team_id: int, needed: str) -> str:
     role = selectors.role_in(user=user, team_id=team_id)
     if role is None:
         raise NotFound()
-    if not selectors.role_allows(role, needed):
-        raise PermissionDenied(WHAT_ROLES_MAY[Role(needed)].format(role=role))
+    refusal = selectors.role_refusal(role, needed)
+    if refusal:
+        raise PermissionDenied(refusal)
     return role
 
 

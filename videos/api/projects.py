@@ -23,9 +23,13 @@ from videos.api.base import (
 from videos.api.errors import error_responses
 from videos.api.permissions import found, require_role
 from videos.api.serializers import MONEY, OptionalBooleanField, TeamObjectField, choice
-from videos.models import AspectRatio, Duration, Project, Role
+from videos.models import AspectRatio, Duration, Project, Provider, Role
 
 BUDGET_HELP = "The monthly spending cap in USD; null for none. Only owners set it."
+PROVIDER_HELP = (
+    "Which provider makes the project's clips: kie (kie.ai) or kling (the official Kling API, "
+    "with the installation's own account). Jobs already made keep theirs."
+)
 
 
 class ProjectSerializer(serializers.Serializer):
@@ -36,6 +40,7 @@ class ProjectSerializer(serializers.Serializer):
     default_duration = serializers.ChoiceField(choices=Duration.choices)
     default_aspect_ratio = choice(AspectRatio)
     default_sound = serializers.BooleanField()
+    provider = choice(Provider, help_text=PROVIDER_HELP)
     monthly_budget_usd = serializers.DecimalField(**MONEY, allow_null=True, help_text=BUDGET_HELP)
     spent_this_month_usd = serializers.DecimalField(**MONEY)
     reserved_usd = serializers.DecimalField(**MONEY, help_text="Set aside for jobs in progress.")
@@ -59,6 +64,7 @@ def project_data(project: Project, money: ProjectMoney) -> dict[str, Any]:
                     "default_duration",
                     "default_aspect_ratio",
                     "default_sound",
+                    "provider",
                     "created",
                     "updated",
                 )
@@ -89,6 +95,7 @@ class ProjectCreateInput(serializers.Serializer):
     default_duration = serializers.ChoiceField(choices=Duration.choices, required=False)
     default_aspect_ratio = choice(AspectRatio, required=False)
     default_sound = OptionalBooleanField(required=False)
+    provider = choice(Provider, required=False, help_text=PROVIDER_HELP)
     monthly_budget_usd = _budget_field()
 
 
@@ -136,6 +143,7 @@ class ProjectUpdateInput(serializers.Serializer):
     default_duration = serializers.ChoiceField(choices=Duration.choices, required=False)
     default_aspect_ratio = choice(AspectRatio, required=False)
     default_sound = OptionalBooleanField(required=False)
+    provider = choice(Provider, required=False, help_text=PROVIDER_HELP)
     monthly_budget_usd = _budget_field()
 
 

@@ -11,7 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from videos import selectors, services
+from videos import prompt_templates, selectors, services
 from videos.api.base import (
     PAGE_PARAMETERS,
     ApiView,
@@ -23,7 +23,7 @@ from videos.api.base import (
 from videos.api.errors import error_responses
 from videos.api.permissions import found, require_role
 from videos.api.serializers import TeamObjectField, prompt_field
-from videos.models import Prompt, Role
+from videos.models import Prompt, PromptVersion, Role
 
 
 class PromptSerializer(serializers.Serializer):
@@ -37,7 +37,15 @@ class PromptSerializer(serializers.Serializer):
     version_id = serializers.IntegerField(
         source="current_id", help_text="The current version's id (a job's `prompt_version`)."
     )
+    variables = serializers.SerializerMethodField(
+        help_text="The current version's placeholders, like `product` for {product}: what a "
+        "batch's rows fill."
+    )
     created = serializers.DateTimeField()
+
+    def get_variables(self, prompt: Prompt) -> list[str]:
+        return prompt_templates.variables_of(prompt.current_text or "")  # type: ignore[attr-defined]
+
     updated = serializers.DateTimeField()
 
 
@@ -48,8 +56,12 @@ class PromptVersionSerializer(serializers.Serializer):
     )
     number = serializers.IntegerField()
     text = serializers.CharField()
+    variables = serializers.SerializerMethodField(help_text="The version's placeholders.")
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     created = serializers.DateTimeField()
+
+    def get_variables(self, version: PromptVersion) -> list[str]:
+        return prompt_templates.variables_of(version.text)
 
 
 def _project_filter(request: Request) -> int | None:

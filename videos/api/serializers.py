@@ -126,6 +126,9 @@ class JobSummarySerializer(serializers.Serializer):
         help_text="What was sent; null for image to video, whose image decides."
     )
     sound = serializers.BooleanField()
+    negative_prompt = serializers.CharField(help_text="Empty when none was given.")
+    mode = serializers.CharField(help_text="std or pro; empty for the provider's default.")
+    provider = serializers.CharField(help_text="The provider that makes it: kie or kling.")
     image_url = serializers.SerializerMethodField(help_text="The image URL the job was given.")
     image_uploaded = serializers.SerializerMethodField()
     state = choice(JobState)

@@ -4,7 +4,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.urls import urlpatterns as billing_urls
-from videos.api import auth, estimate, jobs, projects, prompts, teams
+from videos.api import auth, batches, estimate, jobs, projects, prompts, teams, webhooks
 from videos.api.errors import unknown_route
 
 app_name = "api"
@@ -61,6 +61,47 @@ v1: list[URLPattern | URLResolver] = [
     path("jobs/<str:job_id>/video/", jobs.JobVideoApi.as_view(), name="job-video"),
     path("jobs/<str:job_id>/poster/", jobs.JobPosterApi.as_view(), name="job-poster"),
     path("jobs/<str:job_id>/video-url/", jobs.JobVideoUrlApi.as_view(), name="job-video-url"),
+    path("batches/", batches.BatchListApi.as_view(), name="batches"),
+    path("batches/preview/", batches.BatchPreviewApi.as_view(), name="batches-preview"),
+    path("batches/<str:batch_id>/", batches.BatchDetailApi.as_view(), name="batch"),
+    path(
+        "batches/<str:batch_id>/cancel-remaining/",
+        batches.BatchCancelRemainingApi.as_view(),
+        name="batch-cancel-remaining",
+    ),
+    path(
+        "batches/<str:batch_id>/retry-failed/",
+        batches.BatchRetryFailedApi.as_view(),
+        name="batch-retry-failed",
+    ),
+    path(
+        "batches/<str:batch_id>/results/",
+        batches.BatchResultsCsvApi.as_view(),
+        name="batch-results-csv",
+    ),
+    path(
+        "batches/<str:batch_id>/clips/",
+        batches.BatchClipsZipApi.as_view(),
+        name="batch-clips-zip",
+    ),
+    path("webhooks/", webhooks.WebhookListApi.as_view(), name="webhooks"),
+    path("webhooks/<str:webhook_id>/", webhooks.WebhookDetailApi.as_view(), name="webhook"),
+    path(
+        "webhooks/<str:webhook_id>/rotate-secret/",
+        webhooks.WebhookRotateApi.as_view(),
+        name="webhook-rotate-secret",
+    ),
+    path("webhooks/<str:webhook_id>/test/", webhooks.WebhookTestApi.as_view(), name="webhook-test"),
+    path(
+        "webhooks/<str:webhook_id>/deliveries/",
+        webhooks.WebhookDeliveryListApi.as_view(),
+        name="webhook-deliveries",
+    ),
+    path(
+        "webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/resend/",
+        webhooks.WebhookResendApi.as_view(),
+        name="webhook-resend",
+    ),
     path("estimate/", estimate.EstimateApi.as_view(), name="estimate"),
     *billing_urls,  # billing's endpoints: spend/
 ]

@@ -8,6 +8,7 @@ work twice. Work that talks to the provider runs in django-q2 workers (`videos.t
 here waits for rendering in a web request. The names below are the pipeline's public face.
 """
 
+from videos.jobs.clock import jobs_poll_due, tick
 from videos.jobs.create import (
     BudgetExceeded,
     CreditsShort,
@@ -35,8 +36,9 @@ from videos.jobs.outcome import (
     job_awaits_outcome,
     job_handle_callback,
     job_poll,
+    job_poll_by_id,
 )
-from videos.jobs.recovery import jobs_poll_due, sweep
+from videos.jobs.recovery import submission_recover, sweep
 from videos.jobs.retrieve import job_retrieve
 from videos.jobs.states import note, transition
 from videos.jobs.submit import job_submit, submissions_pause, submissions_resume
@@ -59,6 +61,7 @@ __all__ = [
     "job_handle_callback",
     "job_inputs",
     "job_poll",
+    "job_poll_by_id",
     "job_prepare",
     "job_retrieval_retry",
     "job_retrieve",
@@ -68,8 +71,10 @@ __all__ = [
     "jobs_poll_due",
     "jobs_queue",
     "note",
+    "submission_recover",
     "submissions_pause",
     "submissions_resume",
     "sweep",
+    "tick",
     "transition",
 ]

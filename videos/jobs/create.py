@@ -14,9 +14,10 @@ from django.db import transaction
 
 from billing import services as billing
 from billing.selectors import PriceMissing, ProjectMoney, project_money
+from videos import prompt_templates
 from videos.image_urls import image_url_problem
 from videos.jobs import gate
-from videos.jobs.enqueue import enqueue_submit
+from videos.jobs.clock import submissions_dispatch
 from videos.jobs.states import INITIAL_STATE
 from videos.models import (
     GenerationJob,
@@ -61,8 +62,11 @@ class JobSpec:
     sound: bool
     source_image: UploadedFile | None
     image_url: str
+    negative_prompt: str  # "" unless the project's provider takes one
+    mode: str  # "" for the provider's default
     estimated_cost_usd: Decimal
     credits: int  # what the provider's price list says the clip takes
+    variables: dict[str, object]  # what filled the prompt version's placeholders
 
 
 # What a door passes to `job_prepare`, under these names (API fields, admin and portal form fields).
@@ -76,6 +80,9 @@ JOB_INPUTS = (
     "sound",
     "image",
     "image_url",
+    "variables",
+    "negative_prompt",
+    "mode",
 )
 
 
@@ -96,6 +103,9 @@ def job_prepare(
     sound: bool | None = None,
     image: UploadedFile | None = None,
     image_url: str = "",
+    variables: Mapping[str, object] | None = None,
+    negative_prompt: str = "",
+    mode: str = "",
 ) -> JobSpec:
     """Validate and price a job without saving anything or opening a transaction.
 
@@ -111,7 +121,17 @@ def job_prepare(
     elif prompt_version is not None:
         if prompt_version.prompt.project_id != project.pk:
             errors["prompt_version"] = "That prompt belongs to another project."
-        prompt = prompt_version.text
+        # A saved prompt may be a template: its variables come from `variables`, strictly.
+        try:
+            prompt = prompt_templates.render(prompt_version.text, variables or {})
+        except prompt_templates.TemplateError as exc:
+            for name, message in exc.problems.items():
+                errors[f"variables.{name}"] = message
+            if not exc.problems:
+                errors["prompt_version"] = str(exc)
+            prompt = prompt_version.text
+    elif variables:
+        errors["variables"] = "Variables fill a saved prompt's placeholders: name the prompt."
     duration = duration or project.default_duration
     if kind == Kind.TEXT_TO_VIDEO:
         aspect_ratio = aspect_ratio or project.default_aspect_ratio
@@ -136,9 +156,12 @@ def job_prepare(
         # The provider's own rules judge whether an image belongs here; an uploaded one stands
         # in as a placeholder URL until it is uploaded at submission.
         image_url=(image_url or "https://upload.invalid/pending.png") if has_image else None,
+        negative_prompt=negative_prompt,
+        mode=mode,
     )
     try:
-        get_provider().validate(request)
+        # The project's provider judges: each one takes its own options (mode, negative prompt).
+        get_provider(project.provider).validate(request)
     except InvalidRequest as exc:
         for field, message in exc.errors.items():
             errors.setdefault("image" if field == "image_urls" else field, message)
@@ -146,7 +169,7 @@ def job_prepare(
         raise ValidationError(errors)
 
     try:
-        price = billing.job_price(duration=duration, sound=sound)
+        price = billing.job_price(duration=duration, sound=sound, provider=project.provider)
     except PriceMissing as exc:
         raise ValidationError({"duration": str(exc)}) from exc
     return JobSpec(
@@ -159,8 +182,11 @@ def job_prepare(
         sound=sound,
         source_image=image,
         image_url=image_url,
+        negative_prompt=negative_prompt,
+        mode=mode,
         estimated_cost_usd=price.usd,
         credits=price.credits,
+        variables=dict(variables or {}),
     )
 
 
@@ -176,17 +202,26 @@ def budget_check(
     beside `extra_usd` already asked for. `money` is the project's, when the caller read it."""
     money = money or project_money(project)
     if not money.can_accept(amount + extra_usd):
-        what = f"this ${amount} clip" if jobs == 1 else f"these {jobs} jobs (${amount})"
+        what = f"this ${amount:.2f} clip" if jobs == 1 else f"these {jobs} jobs (${amount:.2f})"
         remaining = cast(Decimal, money.remaining_usd)  # refused only under a cap: not None
         raise BudgetExceeded(
             f"The project's monthly budget cannot cover {what}: "
-            f"${remaining - extra_usd} of ${money.cap_usd} is left this month."
+            f"${remaining - extra_usd:.2f} of ${money.cap_usd:.2f} is left this month."
         )
 
 
 def balance_check(specs: list[JobSpec]) -> gate.Balance:
-    """What the provider balance says of these jobs (it never raises; see `Balance.covers`)."""
-    return gate.balance_for(credits_needed=sum(spec.credits for spec in specs))
+    """What the provider balance says of these jobs (it never raises; see `Balance.covers`).
+
+    Jobs of several providers are judged against the one that covers least of its share."""
+    needed: dict[str, int] = {}
+    for spec in specs:
+        needed[spec.project.provider] = needed.get(spec.project.provider, 0) + spec.credits
+    balances = [
+        gate.balance_for(credits_needed=credits, provider=provider)
+        for provider, credits in sorted(needed.items())
+    ] or [gate.balance_for(credits_needed=0)]
+    return next((balance for balance in balances if not balance.covers), balances[0])
 
 
 def credits_check(specs: list[JobSpec]) -> None:
@@ -203,7 +238,9 @@ def jobs_queue(
     idempotency_keys: list[str | None] | None = None,
     wait_for_credits: bool = False,
 ) -> list[GenerationJob]:
-    """Save prepared jobs as `queued`, all of them or none; each is submitted after commit.
+    """Save prepared jobs as `queued`, all of them or none; after commit, as many as the
+    provider's free slots allow are handed to workers (the clock hands over the rest as slots
+    open).
 
     Under the lock of every budget involved, each project's budget must cover its share of the
     jobs (else BudgetExceeded), and unless `wait_for_credits` the provider balance must cover
@@ -220,10 +257,9 @@ def jobs_queue(
             budget_check(own[0].project, total, jobs=len(own))
         if not wait_for_credits:
             credits_check(specs)
-        return [
-            job_save(spec, by=by, idempotency_key=key)
-            for spec, key in zip(specs, keys, strict=True)
-        ]
+        saved = jobs_save(specs, by=by, idempotency_keys=keys)
+        transaction.on_commit(submissions_dispatch)
+    return saved
 
 
 def job_create(
@@ -249,30 +285,49 @@ def job_create(
 def job_save(
     spec: JobSpec, *, by: User | None, idempotency_key: str | None = None
 ) -> GenerationJob:
-    """Save a prepared job as `queued` and submit it on commit (`jobs_queue` checks money)."""
-    job = GenerationJob(
-        team_id=spec.project.team_id,
-        project=spec.project,
-        kind=spec.kind,
-        prompt_version=spec.prompt_version,
-        prompt_text=spec.prompt_text,
-        source_image_url=spec.image_url,
-        duration=spec.duration,
-        aspect_ratio=spec.aspect_ratio,
-        sound=spec.sound,
-        estimated_cost_usd=spec.estimated_cost_usd,
-        idempotency_key=idempotency_key,
-        created_by=by,
-        state_reason="Waiting for a worker to submit it.",
-    )
+    """Save a prepared job as `queued` (`jobs_queue` checks money and hands it to a worker)."""
+    return jobs_save([spec], by=by, idempotency_keys=[idempotency_key])[0]
+
+
+def jobs_save(
+    specs: list[JobSpec], *, by: User | None, idempotency_keys: list[str | None]
+) -> list[GenerationJob]:
+    """Save prepared jobs as `queued`, with their first event: two INSERTs however many."""
+    saved = [
+        GenerationJob(
+            team_id=spec.project.team_id,
+            project=spec.project,
+            kind=spec.kind,
+            prompt_version=spec.prompt_version,
+            prompt_text=spec.prompt_text,
+            prompt_variables=spec.variables,
+            source_image_url=spec.image_url,
+            duration=spec.duration,
+            aspect_ratio=spec.aspect_ratio,
+            sound=spec.sound,
+            negative_prompt=spec.negative_prompt,
+            mode=spec.mode,
+            provider=spec.project.provider,
+            estimated_cost_usd=spec.estimated_cost_usd,
+            idempotency_key=key,
+            created_by=by,
+            state_reason="Waiting for a worker to submit it.",
+        )
+        for spec, key in zip(specs, idempotency_keys, strict=True)
+    ]
     with transaction.atomic():
-        if spec.source_image is not None:
-            spec.source_image.seek(0)
-            job.source_image.save(spec.source_image.name or "image", spec.source_image, save=False)
-        job.save()
-        JobEvent.objects.create(job=job, from_state="", to_state=INITIAL_STATE, reason="Created")
-        transaction.on_commit(lambda: enqueue_submit(job.pk))
-    return job
+        for spec, job in zip(specs, saved, strict=True):
+            if spec.source_image is not None:
+                spec.source_image.seek(0)
+                job.source_image.save(
+                    spec.source_image.name or "image", spec.source_image, save=False
+                )
+        GenerationJob.objects.bulk_create(saved)
+        JobEvent.objects.bulk_create(
+            JobEvent(job=job, from_state="", to_state=INITIAL_STATE, reason="Created")
+            for job in saved
+        )
+    return saved
 
 
 def _image_errors(image: UploadedFile) -> dict[str, str]:

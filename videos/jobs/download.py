@@ -13,6 +13,7 @@ import io
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,16 +64,19 @@ class Probe:
     poster_jpeg: bytes
 
 
-def store_result(job: GenerationJob, provider: VideoProvider) -> Asset:
-    """Download, verify and store the job's result; returns its new Asset."""
+def store_result(
+    job: GenerationJob, provider: VideoProvider, *, on_progress: Callable[[], None] | None = None
+) -> Asset:
+    """Download, verify and store the job's result; returns its new Asset. `on_progress` is
+    called after each chunk read (to show the work is alive)."""
     with tempfile.TemporaryDirectory(prefix="reelforge-") as folder:
         path = Path(folder) / "clip.mp4"
         try:
-            sha256, size = download(job.result_url, path)
+            sha256, size = download(job.result_url, path, on_progress=on_progress)
         except _LinkExpired:
             url = fresh_result_url(job, provider)
             try:
-                sha256, size = download(url, path)
+                sha256, size = download(url, path, on_progress=on_progress)
             except _LinkExpired as exc:
                 raise ResultUnreachable("the renewed result link has expired too") from exc
         probe = probe_video(path)
@@ -100,7 +104,9 @@ def store_result(job: GenerationJob, provider: VideoProvider) -> Asset:
     return asset
 
 
-def download(url: str, path: Path) -> tuple[str, int]:
+def download(
+    url: str, path: Path, *, on_progress: Callable[[], None] | None = None
+) -> tuple[str, int]:
     """Stream `url` into `path`; returns (sha256 hex, size). Raises _LinkExpired on 403/404/410.
 
     Redirects are followed by hand, at most RESULT_MAX_REDIRECTS, and every hop must be a public
@@ -128,6 +134,8 @@ def download(url: str, path: Path) -> tuple[str, int]:
                         raise ResultUnreachable("the download took too long")
                     digest.update(chunk)
                     out.write(chunk)
+                    if on_progress is not None:
+                        on_progress()
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise ResultUnreachable(f"download failed ({type(exc).__name__})") from exc
     if size == 0:
@@ -153,7 +161,7 @@ def _open_following_redirects(url: str, *, timeout: tuple[float, float]) -> requ
 def fresh_result_url(job: GenerationJob, provider: VideoProvider) -> str:
     """A working link for an expired result: recordInfo's current URL, else download-url."""
     try:
-        status = provider.get_task(job.provider_task_id or "")
+        status = provider.get_task(job.provider_task_id or "", kind=job.kind)
         if status.result_urls and status.result_urls[0] != job.result_url:
             return status.result_urls[0]
         return provider.fresh_download_url(job.result_url)

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import services as billing
+from videos.jobs.clock import retrieval_lease_end
 from videos.jobs.create import job_prepare, jobs_queue
 from videos.jobs.endings import charge
 from videos.jobs.enqueue import enqueue_retrieve
@@ -119,6 +120,9 @@ def job_retry(
         sound=job.sound,
         image=upload,
         image_url="" if upload else job.source_image_url,
+        variables=job.prompt_variables,
+        negative_prompt=job.negative_prompt,
+        mode=job.mode,
     )
     with transaction.atomic():
         # Locked: two retries of one job (a client repeating its request) make one new job.
@@ -129,7 +133,9 @@ def job_retry(
                 {"state": f"This job was retried already as {earlier.pk}; retry that one instead."}
             )
         [new] = jobs_queue([spec], by=by, wait_for_credits=wait_for_credits)
-        GenerationJob.objects.filter(pk=new.pk).update(retry_of=job, attempt=job.attempt + 1)
+        GenerationJob.objects.filter(pk=new.pk).update(
+            retry_of=job, attempt=job.attempt + 1, batch_id=job.batch_id, batch_row=job.batch_row
+        )
     new.refresh_from_db()
     return new
 
@@ -164,6 +170,8 @@ def job_retrieval_retry(*, job: GenerationJob, by: User | None) -> bool:
                 party=Party.PERSON,
                 allowed_from=[S.NEEDS_ATTENTION],
                 reason=reason,
+                retrieve_after=retrieval_lease_end(timezone.now()),
+                retrieve_attempts=0,
             )
             if moved:
                 transaction.on_commit(lambda: enqueue_retrieve(job.pk))
@@ -175,7 +183,7 @@ def job_retrieval_retry(*, job: GenerationJob, by: User | None) -> bool:
     with transaction.atomic():
         claimed = GenerationJob.objects.filter(
             pk=job.pk, state=S.RETRIEVING, updated__lt=stale
-        ).update(updated=now)
+        ).update(updated=now, retrieve_after=retrieval_lease_end(now), retrieve_attempts=0)
         if not claimed:
             raise ValidationError(
                 {
@@ -232,12 +240,14 @@ def job_adopt_task(*, job: GenerationJob, task_id: str, by: User | None) -> bool
     if taken.exclude(pk=job.pk).exists():
         raise ValidationError({"task_id": f"Task {task_id} belongs to another job."})
     try:
-        status = get_provider(job.provider).get_task(task_id)
+        status = get_provider(job.provider).get_task(task_id, kind=job.kind)
     except ProviderError as exc:
         raise ValidationError(
             {"task_id": f"The provider could not confirm task {task_id}: {exc.message}"}
         ) from None
-    if status.callback_url and not status.callback_url.endswith(job.callback_path):
+    if (status.external_task_id is not None and status.external_task_id != str(job.pk)) or (
+        status.callback_url and not status.callback_url.endswith(job.callback_path)
+    ):
         raise ValidationError(
             {
                 "task_id": f"Task {task_id} was created for another job (its callback URL is "

@@ -16,10 +16,12 @@ from django.core.cache import cache
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from videos.jobs.clock import retrieval_lease_end
 from videos.jobs.endings import close_canceled, job_fail
-from videos.jobs.enqueue import enqueue_retrieve
+from videos.jobs.enqueue import enqueue_retrieve, enqueue_submit
+from videos.jobs.retrieve import job_retrieve
 from videos.jobs.states import AWAITING_RESULT_STATES, GIVEN_UP_CODES, Party, S, transition
-from videos.jobs.timing import conf, deadline
+from videos.jobs.timing import backoff, conf, deadline
 from videos.models import (
     Asset,
     GenerationJob,
@@ -69,6 +71,11 @@ def callback_accept(job: GenerationJob, status: TaskStatus, *, verified: bool) -
     if not cache.add(_callback_lock_key(job.pk), 1, timeout=conf("CALLBACK_DEDUP_SECONDS")):
         logger.info("Callback for job %s dropped: one is being handled", job.pk)
         return
+    # News is on its way to a worker: no poll meanwhile. It is that worker's step for a lease,
+    # like any other; should the worker die with it, a poll follows then.
+    GenerationJob.objects.filter(
+        pk=job.pk, state__in=[S.SUBMITTING, S.SUBMITTED, S.GENERATING], next_poll_at__isnull=False
+    ).update(next_poll_at=timezone.now() + datetime.timedelta(seconds=conf("STEP_LEASE_SECONDS")))
     payload = {
         "task_id": status.task_id,
         "state": status.state.value,
@@ -104,7 +111,7 @@ def job_handle_callback(job_id: Any, payload: dict[str, Any], *, verified: bool)
             )
             return
         try:
-            status = get_provider(job.provider).get_task(task_id)
+            status = get_provider(job.provider).get_task(task_id, kind=job.kind)
         except ProviderError as exc:
             logger.warning("Could not confirm callback for job %s: %s", job.pk, exc.message)
             if job.provider_task_id is None:
@@ -115,13 +122,17 @@ def job_handle_callback(job_id: Any, payload: dict[str, Any], *, verified: bool)
                     reason=f"A callback named task {task_id}, which the provider could not "
                     f"confirm ({exc.message}); it was not adopted.",
                 )
+            # Accepting the callback held the job's polls back for a lease;
+            # the news was not taken, so polling resumes at its own pace.
+            _poll_again(job, now=timezone.now())
             return
         if not _task_belongs_to(job, status):
             logger.warning("Task %s does not carry job %s's callback URL; ignored", task_id, job.pk)
+            _poll_again(job, now=timezone.now())
             return
         if verified and payload.get("credits_consumed") is not None:
             status = replace(status, credits_consumed=Decimal(payload["credits_consumed"]))
-        job_apply_status(job, status)
+        job_apply_status(job, status, retrieve_here=True)
     finally:
         cache.delete(_callback_lock_key(job_id))
 
@@ -130,6 +141,8 @@ def _task_belongs_to(job: GenerationJob, status: TaskStatus) -> bool:
     """A task the provider reports for us must have been created with this job's callback URL."""
     if job.provider_task_id == status.task_id:
         return True
+    if status.external_task_id is not None:
+        return status.external_task_id == str(job.pk)
     return bool(status.callback_url and status.callback_url.endswith(job.callback_path))
 
 
@@ -151,8 +164,57 @@ def _adopt(job: GenerationJob, task_id: str, *, reason: str) -> None:
         )
 
 
-def job_apply_status(job: GenerationJob, status: TaskStatus) -> None:
-    """Move the job by what the provider says of its task (from a callback or a poll)."""
+def job_find_lost_task(job: GenerationJob, *, now: datetime.datetime) -> str:
+    """Ask a provider that keeps our reference (the job's id, sent as `external_task_id`) what
+    became of a createTask whose answer was lost, instead of leaving it to a person.
+
+    Returns "adopted" (the task exists: the job follows it from now on), "resent" (the provider
+    has no task with that reference: the job is queued and sent again, which cannot pay twice)
+    or "unknown" (the provider could not say: asked again at the next sweep; past the job's
+    deadline it needs attention after all).
+    """
+    try:
+        status = get_provider(job.provider).find_task(str(job.pk), kind=job.kind)
+    except ProviderError as exc:
+        if now < deadline(job):
+            GenerationJob.objects.filter(pk=job.pk, state=S.SUBMITTING).update(updated=now)
+            logger.info("Could not look up job %s by its reference: %s", job.pk, exc.message)
+            return "unknown"
+        transition(
+            job,
+            to=S.NEEDS_ATTENTION,
+            party=Party.SWEEP,
+            allowed_from=[S.SUBMITTING],
+            reason=f"createTask's answer was lost and the provider could not be asked about it "
+            f"before the deadline ({exc.message}); it is not sent again automatically.",
+        )
+        return "unknown"
+    if status is None:
+        if transition(
+            job,
+            to=S.QUEUED,
+            party=Party.SWEEP,
+            allowed_from=[S.SUBMITTING],
+            reason="The provider has no task with this job's reference: createTask never "
+            "reached it. Sending it again.",
+            submit_after=None,
+            dispatched_at=None,
+        ):
+            enqueue_submit(job.pk)
+        return "resent"
+    _adopt(job, status.task_id, reason=f"Found task {status.task_id} by this job's reference.")
+    job_apply_status(job, status)
+    return "adopted"
+
+
+def job_apply_status(
+    job: GenerationJob, status: TaskStatus, *, retrieve_here: bool = False
+) -> None:
+    """Move the job by what the provider says of its task (from a callback or a poll).
+
+    A finished clip is copied into storage by another task, or right here with `retrieve_here`
+    (a worker that has just learned of it: no second hand-over, no second read of the job).
+    """
     if job.provider_task_id is None:
         _adopt(
             job,
@@ -160,7 +222,7 @@ def job_apply_status(job: GenerationJob, status: TaskStatus) -> None:
             reason=f"Adopted task {status.task_id} from the provider's callback.",
         )
     if status.state is TaskState.SUCCESS:
-        _result_ready(job, status)
+        _result_ready(job, status, retrieve_here=retrieve_here)
     elif status.state is TaskState.FAIL:
         message = status.fail_message or "The provider could not generate the clip."
         if job.state == S.CANCELED:
@@ -180,7 +242,7 @@ def job_apply_status(job: GenerationJob, status: TaskStatus) -> None:
         )
 
 
-def _result_ready(job: GenerationJob, status: TaskStatus) -> None:
+def _result_ready(job: GenerationJob, status: TaskStatus, *, retrieve_here: bool) -> None:
     """A clip exists at the provider, and was paid for: it is stored and charged, whatever the
     job's state. A job we had given up on (deadline, an operator's decision) still succeeds."""
     if not status.result_urls:
@@ -207,9 +269,26 @@ def _result_ready(job: GenerationJob, status: TaskStatus) -> None:
         reason="The clip is ready; copying it into storage."
         + (" It arrived after the job was given up." if late else ""),
         next_poll_at=None,
+        retrieve_after=retrieval_lease_end(timezone.now()),
+        retrieve_attempts=0,
         **fields,
     ):
-        enqueue_retrieve(job.pk)
+        if retrieve_here:
+            job_retrieve(job.pk, job=job)
+        else:
+            enqueue_retrieve(job.pk)
+
+
+def job_poll_by_id(job_id: Any, *, now: datetime.datetime | None = None) -> None:
+    """Poll the job with this id, if it still exists; errors are logged, not raised (the next
+    poll is already scheduled)."""
+    job = GenerationJob.objects.filter(pk=job_id).first()
+    if job is None or not job_awaits_outcome(job):
+        return  # a callback was handled while this poll waited for a worker
+    try:
+        job_poll(job, now=now)
+    except Exception:
+        logger.exception("Poll of job %s failed", job_id)
 
 
 def job_poll(job: GenerationJob, *, now: datetime.datetime | None = None) -> None:
@@ -219,14 +298,19 @@ def job_poll(job: GenerationJob, *, now: datetime.datetime | None = None) -> Non
         return
     past_deadline = now >= deadline(job)
     try:
-        status = get_provider(job.provider).get_task(job.provider_task_id or "")
+        status = get_provider(job.provider).get_task(job.provider_task_id or "", kind=job.kind)
     except ProviderError as exc:
         if not past_deadline:
             logger.info("Poll of job %s failed, will retry: %s", job.pk, exc.message)
+            _poll_again(job, now=timezone.now())
             return
         status = None
     if status is not None and (status.state.is_final or not past_deadline):
-        job_apply_status(job, status)
+        job_apply_status(job, status, retrieve_here=True)
+        if not status.state.is_final:
+            # From now, not from when it came due: a poll that waited in the broker must not
+            # come due again at once.
+            _poll_again(job, now=timezone.now())
         return
     minutes = conf("DEADLINE_MINUTES")
     if job.state == S.CANCELED:
@@ -244,16 +328,31 @@ def job_poll(job: GenerationJob, *, now: datetime.datetime | None = None) -> Non
     )
 
 
+def _poll_again(job: GenerationJob, *, now: datetime.datetime) -> None:
+    """The next poll, its back-off counted from this one's end (while a poll waits for a
+    worker, the clock holds the next one back by a lease, not by the back-off)."""
+    delay = backoff(
+        job.poll_attempts, initial=conf("POLL_INITIAL_SECONDS"), cap=conf("POLL_MAX_SECONDS")
+    )
+    GenerationJob.objects.filter(
+        pk=job.pk, state__in=[S.SUBMITTED, S.GENERATING, S.CANCELED]
+    ).exclude(next_poll_at__isnull=True).update(
+        next_poll_at=now + datetime.timedelta(seconds=delay)
+    )
+
+
 def _poll_for_late_clip(job: GenerationJob, *, now: datetime.datetime) -> None:
     """A timed-out job: a finished clip is taken; a failed task, or the time its result URL would
     have expired by, ends the looking."""
     try:
-        status: TaskStatus | None = get_provider(job.provider).get_task(job.provider_task_id or "")
+        status: TaskStatus | None = get_provider(job.provider).get_task(
+            job.provider_task_id or "", kind=job.kind
+        )
     except ProviderError as exc:
         logger.info("Late poll of job %s failed: %s", job.pk, exc.message)
         status = None
     if status is not None and status.state is TaskState.SUCCESS:
-        job_apply_status(job, status)
+        job_apply_status(job, status, retrieve_here=True)
         return
     expired = now >= (job.submitted_at or job.created) + datetime.timedelta(
         hours=conf("RESULT_URL_LIFETIME_HOURS")

@@ -8,21 +8,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import F, Q
 from django.utils import timezone
 
 from videos.jobs import gate
+from videos.jobs.clock import tick
 from videos.jobs.endings import close_canceled
-from videos.jobs.enqueue import enqueue_retrieve, enqueue_submit
-from videos.jobs.outcome import job_poll
+from videos.jobs.outcome import job_find_lost_task
 from videos.jobs.retrieve import retrieval_deadline, retrieval_give_up
 from videos.jobs.states import HELD_FOR_BUDGET, Party, S, transition
 from videos.jobs.submit import fail_if_its_month_ended, submissions_resume
-from videos.jobs.timing import backoff, conf
+from videos.jobs.timing import conf
 from videos.models import (
     GenerationJob,
     ProviderAccount,
 )
+from videos.providers import get_provider
 
 if TYPE_CHECKING:
     pass
@@ -39,81 +39,56 @@ def logged_failure(step: str, job_id: Any) -> Iterator[None]:
         logger.exception("Sweep: %s of job %s failed", step, job_id)
 
 
-def jobs_poll_due(*, now: datetime.datetime | None = None) -> int:
-    """Poll every job whose callback is overdue (and every timed-out job due for its slow look
-    for a late clip). Returns how many were polled."""
-    now = now or timezone.now()
-    due = GenerationJob.objects.filter(
-        Q(state__in=[S.SUBMITTED, S.GENERATING, S.CANCELED])
-        | Q(state=S.FAILED, provider_error_code="timeout"),
-        next_poll_at__lte=now,
-        provider_task_id__isnull=False,
-    ).values_list("pk", "state", "next_poll_at", "poll_attempts")
-    polled = 0
-    for job_id, state, next_poll_at, attempts in due[:500]:
-        if state == S.FAILED:
-            delay = float(conf("LATE_POLL_SECONDS"))
-        else:
-            delay = backoff(
-                attempts + 1, initial=conf("POLL_INITIAL_SECONDS"), cap=conf("POLL_MAX_SECONDS")
-            )
-        # Claim this poll: of two sweepers, only the one whose UPDATE matches goes on.
-        claimed = GenerationJob.objects.filter(pk=job_id, next_poll_at=next_poll_at).update(
-            next_poll_at=now + datetime.timedelta(seconds=delay),
-            poll_attempts=F("poll_attempts") + 1,
-        )
-        if claimed:
-            with logged_failure("poll", job_id):
-                job_poll(GenerationJob.objects.get(pk=job_id), now=now)
-            polled += 1
-    return polled
+def submission_recover(job_id: Any) -> str:
+    """Settle a job whose submitter stopped between claiming a slot and saving createTask's
+    answer (the clock hands it over once `SUBMIT_STALE_SECONDS` have passed). A provider that
+    keeps our reference is asked what became of it; for kie.ai a person decides, since the task
+    may exist and sending it again could pay twice. Returns what was done ("" if nothing)."""
+    job = GenerationJob.objects.filter(pk=job_id, state=S.SUBMITTING).first()
+    if job is None:
+        return ""
+    if get_provider(job.provider).finds_tasks_by_reference:
+        return job_find_lost_task(job, now=timezone.now())
+    moved = transition(
+        job,
+        to=S.NEEDS_ATTENTION,
+        party=Party.SWEEP,
+        allowed_from=[S.SUBMITTING],
+        reason="A worker stopped after claiming a slot for createTask and before saving the "
+        "answer; the provider may have accepted it, so it is not sent again automatically.",
+    )
+    return "needs_attention" if moved else ""
 
 
 def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
-    """Recover stuck jobs, resend held submissions, poll overdue jobs. Safe to run anywhere,
+    """Recover stuck jobs, then hand over what has come due (`clock.tick`). Safe to run anywhere,
     any number of times at once; slow work (submitting, downloading) goes to other tasks.
     Returns counts, for logs and tests."""
     now = now or timezone.now()
     stale = now - datetime.timedelta(seconds=conf("STALE_STEP_SECONDS"))
     counts = {
-        "needs_attention": 0,
         "retrieving": 0,
         "retrieval_gave_up": 0,
         "submitted": 0,
         "polled": 0,
         "budget_month_ended": 0,
+        "submissions_recovered": 0,
+        "webhooks": 0,
     }
 
-    for job in GenerationJob.objects.filter(state=S.SUBMITTING, updated__lt=stale):
-        if transition(
-            job,
-            to=S.NEEDS_ATTENTION,
-            party=Party.SWEEP,
-            allowed_from=[S.SUBMITTING],
-            reason="A worker stopped after sending createTask and before saving the answer; "
-            "the provider may have accepted it, so it is not sent again automatically.",
-        ):
-            counts["needs_attention"] += 1
-
+    # A download whose worker died is taken over by the clock once its lease runs out; this
+    # gives up on one that has failed for too long.
     for job_id in GenerationJob.objects.filter(state=S.RETRIEVING, updated__lt=stale).values_list(
         "pk", flat=True
     ):
         job = GenerationJob.objects.get(pk=job_id)
-        if now >= retrieval_deadline(job):
-            if retrieval_give_up(
-                job,
-                party=Party.SWEEP,
-                reason=f"The result was not stored within "
-                f"{conf('RETRIEVAL_DEADLINE_MINUTES')} minutes ({job.state_reason})",
-            ):
-                counts["retrieval_gave_up"] += 1
-            continue
-        # Claim it, so overlapping sweeps download it once.
-        if GenerationJob.objects.filter(pk=job_id, state=S.RETRIEVING, updated__lt=stale).update(
-            updated=now
+        if now >= retrieval_deadline(job) and retrieval_give_up(
+            job,
+            party=Party.SWEEP,
+            reason=f"The result was not stored within "
+            f"{conf('RETRIEVAL_DEADLINE_MINUTES')} minutes ({job.state_reason})",
         ):
-            enqueue_retrieve(job_id)
-            counts["retrieving"] += 1
+            counts["retrieval_gave_up"] += 1
 
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     for job in GenerationJob.objects.filter(
@@ -129,14 +104,13 @@ def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
             if gate.credits_returned(provider):
                 submissions_resume(provider)
 
-    due = GenerationJob.objects.filter(
-        Q(submit_after__isnull=True) | Q(submit_after__lte=now), state=S.QUEUED
-    ).order_by("created")
-    for job_id in due.values_list("pk", flat=True)[: conf("SWEEP_SUBMIT_BATCH")]:
-        enqueue_submit(job_id)
-        counts["submitted"] += 1
-
-    counts["polled"] = jobs_poll_due(now=now)
+    # The clock does this every few seconds in each worker; here it is the safety net.
+    handed = tick(now=now)
+    counts["retrieving"] = handed.retrieving
+    counts["submitted"] = handed.submitted
+    counts["polled"] = handed.polled
+    counts["submissions_recovered"] = handed.submissions_recovered
+    counts["webhooks"] = handed.webhooks
 
     # Canceled before the provider's task id was known: no poll can find it; stop waiting.
     deadline = now - datetime.timedelta(minutes=conf("DEADLINE_MINUTES"))

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from videos.models import GenerationJob, JobEvent, JobState
+from videos.webhooks.events import job_moved
 
 S = JobState
 # A result may still arrive for these: the provider holds (or may hold) a task of ours.
@@ -43,7 +44,9 @@ MOVES: dict[tuple[str, str], frozenset[Party]] = {
     (S.QUEUED, S.FAILED): frozenset({W, SW}),  # image refused; its month's budget never came
     (S.QUEUED, S.CANCELED): frozenset({PE}),
     (S.SUBMITTING, S.SUBMITTED): frozenset({W, P}),  # createTask answered, or a callback did
-    (S.SUBMITTING, S.QUEUED): frozenset({W}),  # held: rate limit, pause, a retryable refusal
+    # Held (rate limit, pause, a retryable refusal), or the sweep found that a provider which
+    # keeps our reference never received it.
+    (S.SUBMITTING, S.QUEUED): frozenset({W, SW}),
     (S.SUBMITTING, S.FAILED): frozenset({W, P}),  # refused for good
     (S.SUBMITTING, S.NEEDS_ATTENTION): frozenset({W, SW}),  # no answer: it may exist
     (S.SUBMITTING, S.RETRIEVING): frozenset({P}),  # done before createTask's answer was saved
@@ -96,22 +99,45 @@ def transition(
             moves = ", ".join(f"{source} -> {to}" for source in sorted(wanted - possible))
             raise IllegalMove(f"{party.value} may not move a job {moves}")
         possible = wanted
-    for _ in range(3):
-        current = GenerationJob.objects.filter(pk=job.pk).values_list("state", flat=True).first()
-        if current not in possible:
-            return False
+    # The caller's copy of the state is tried first: usually right, it saves a read.
+    current: str | None = job.state if job.state in possible else None
+    for _ in range(4):
+        if current is None:
+            current = (
+                GenerationJob.objects.filter(pk=job.pk).values_list("state", flat=True).first()
+            )
+            if current not in possible:
+                return False
+        now = timezone.now()
         with transaction.atomic():
             moved = GenerationJob.objects.filter(pk=job.pk, state=current).update(
-                state=to, state_reason=reason, updated=timezone.now(), **fields
+                state=to, state_reason=reason, updated=now, **fields
             )
             if moved:
                 JobEvent.objects.create(
                     job_id=job.pk, from_state=current, to_state=to, reason=reason
                 )
+                # Webhooks for the move are saved with it: never sent for a rolled-back move.
+                job_moved(job_id=job.pk, project_id=job.project_id, batch_id=job.batch_id, to=to)
         if moved:
-            job.refresh_from_db()
+            _moved(job, to=to, reason=reason, updated=now, fields=fields)
             return True
+        current = None
     return False
+
+
+def _moved(
+    job: GenerationJob, *, to: str, reason: str, updated: Any, fields: dict[str, Any]
+) -> None:
+    """Bring the caller's copy up to date with what the UPDATE wrote (reading back only the
+    fields it computed in the database)."""
+    job.state, job.state_reason, job.updated = to, reason, updated
+    computed = [name for name, value in fields.items() if hasattr(value, "resolve_expression")]
+    for name, value in fields.items():
+        if name not in computed:
+            setattr(job, name, value)
+    if computed:
+        job.refresh_from_db(fields=computed)
 
 
 def note(job: GenerationJob, reason: str) -> None:

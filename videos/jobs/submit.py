@@ -19,7 +19,6 @@ from billing import services as billing
 from billing.selectors import project_money
 from videos.jobs import gate
 from videos.jobs.endings import job_fail
-from videos.jobs.enqueue import enqueue_submit
 from videos.jobs.states import HELD_FOR_BUDGET, Party, S, note, transition
 from videos.jobs.timing import backoff, conf
 from videos.models import (
@@ -43,9 +42,10 @@ logger = logging.getLogger(__name__)
 def job_submit(job_id: Any, *, now: datetime.datetime | None = None) -> None:
     """Send one queued job to the provider, if the budget, credits and rate limit allow.
 
-    A job that cannot go now stays `queued` with its reason and a `submit_after` time; the sweep
-    tries again later. `submitting` is committed before the request and the task id after it,
-    so a worker killed in between leaves evidence that the job may already be paid for.
+    A job that cannot go now stays `queued` with its reason and a `submit_after` time; the clock
+    hands it to a worker again once that time has come and a slot is free. `submitting` is
+    committed before the request and the task id after it, so a worker killed in between leaves
+    evidence that the job may already be paid for.
     """
     job = GenerationJob.objects.select_related("project").filter(pk=job_id).first()
     if job is None or job.state != S.QUEUED:
@@ -55,17 +55,13 @@ def job_submit(job_id: Any, *, now: datetime.datetime | None = None) -> None:
         return
     if fail_if_its_month_ended(job, now=now, party=Party.WORKER):
         return
-    account = gate.account_for(job.provider)
-    if account.is_paused:
-        note(job, f"Held: submissions are paused ({account.pause_reason}).")
-        return
-
     if not billing.budget_reserve(job=job):
         money = project_money(job.project)
         # Look again at the next sweep, behind the jobs that can go now.
         GenerationJob.objects.filter(pk=job.pk, state=S.QUEUED).update(
             submit_after=now + datetime.timedelta(minutes=conf("SWEEP_INTERVAL_MINUTES")),
             held_for=HELD_FOR_BUDGET,
+            dispatched_at=None,
         )
         note(
             job,
@@ -78,12 +74,17 @@ def job_submit(job_id: Any, *, now: datetime.datetime | None = None) -> None:
         GenerationJob.objects.filter(pk=job.pk).update(held_for="")
 
     provider = get_provider(job.provider)
-    gate.refresh_credits_if_stale(account, provider)
+    image_data = None
     if job.kind == Kind.IMAGE_TO_VIDEO and not job.source_image_url:
-        if not _upload_source_image(job, provider):
+        if provider.takes_inline_images:
+            with job.source_image.open("rb") as image:
+                image_data = image.read()
+        elif not _upload_source_image(job, provider):
             return
 
-    if gate.claim_submission_slot(job) is not None:
+    # Claimed under the account's lock, by the balance the clock read when it handed the job
+    # over (at most CREDITS_CACHE_SECONDS old, less what was sent since); or paused.
+    if gate.claim_submission_slot(job).wait is not None:
         return
 
     request = GenerationRequest(
@@ -93,10 +94,13 @@ def job_submit(job_id: Any, *, now: datetime.datetime | None = None) -> None:
         sound=job.sound,
         aspect_ratio=job.aspect_ratio if job.kind == Kind.TEXT_TO_VIDEO else None,
         image_url=job.source_image_url or None,
+        negative_prompt=job.negative_prompt,
+        mode=job.mode,
+        image_data=image_data,
     )
     callback_url = f"{settings.PUBLIC_BASE_URL}{job.callback_path}"
     try:
-        task_id = provider.create_task(request, callback_url=callback_url)
+        task_id = provider.create_task(request, callback_url=callback_url, reference=str(job.pk))
     except InvalidRequest as exc:
         job_fail(
             job,
@@ -106,17 +110,14 @@ def job_submit(job_id: Any, *, now: datetime.datetime | None = None) -> None:
         )
         return
     except ProviderError as exc:
-        _submission_refused(job, exc)
+        _submission_refused(job, exc, findable=provider.finds_tasks_by_reference)
         return
     except Exception as exc:  # we cannot know whether the request reached the provider
         logger.exception("createTask for job %s ended unexpectedly", job.pk)
-        transition(
+        _outcome_unknown(
             job,
-            to=S.NEEDS_ATTENTION,
-            party=Party.WORKER,
-            allowed_from=[S.SUBMITTING],
-            reason=f"createTask ended unexpectedly ({type(exc).__name__}); the provider may have "
-            "accepted it, so it is not sent again automatically.",
+            f"createTask ended unexpectedly ({type(exc).__name__})",
+            findable=provider.finds_tasks_by_reference,
         )
         return
 
@@ -160,10 +161,25 @@ def _record_task_id(job: GenerationJob, task_id: str) -> None:
         )
 
 
-def _submission_refused(job: GenerationJob, exc: ProviderError) -> None:
+def _outcome_unknown(job: GenerationJob, what: str, *, findable: bool) -> None:
+    """The provider may or may not have the task. One that keeps our reference is asked by the
+    sweep once the job is stale (it stays `submitting`); for any other a person decides."""
+    if findable:
+        note(job, f"{what}; the provider will be asked for it by this job's reference.")
+        return
+    transition(
+        job,
+        to=S.NEEDS_ATTENTION,
+        party=Party.WORKER,
+        allowed_from=[S.SUBMITTING],
+        reason=f"{what}; the provider may have accepted it, so it is not sent again automatically.",
+    )
+
+
+def _submission_refused(job: GenerationJob, exc: ProviderError, *, findable: bool) -> None:
     code = str(exc.code) if exc.code is not None else ""
     if exc.alert:
-        logger.error("kie.ai refused job %s with code %s: %s", job.pk, code, exc.message)
+        logger.error("%s refused job %s with code %s: %s", job.provider, job.pk, code, exc.message)
     if exc.action is Action.FAIL:
         job_fail(
             job,
@@ -176,14 +192,7 @@ def _submission_refused(job: GenerationJob, exc: ProviderError) -> None:
         submissions_pause(job.provider, code=code, reason=exc.message)
         _back_to_queue(job, reason=f"Held: submissions are paused ({exc.message}).", delay=None)
     elif exc.action is Action.UNKNOWN:
-        transition(
-            job,
-            to=S.NEEDS_ATTENTION,
-            party=Party.WORKER,
-            allowed_from=[S.SUBMITTING],
-            reason=f"No answer to createTask ({exc.message}); the provider may have accepted "
-            "it, so it is not sent again automatically.",
-        )
+        _outcome_unknown(job, f"No answer to createTask ({exc.message})", findable=findable)
     else:
         delay = _retry_delay(exc, job.submit_attempts)
         _back_to_queue(job, reason=f"Will retry in {delay:.0f} s: {exc.message}", delay=delay)
@@ -252,7 +261,7 @@ def _upload_refused(job: GenerationJob, exc: ProviderError) -> None:
         return
     delay = _retry_delay(exc, attempts)
     GenerationJob.objects.filter(pk=job.pk, state=S.QUEUED).update(
-        submit_after=timezone.now() + datetime.timedelta(seconds=delay)
+        submit_after=timezone.now() + datetime.timedelta(seconds=delay), dispatched_at=None
     )
     note(job, f"Will retry uploading the image in {delay:.0f} s: {exc.message}")
 
@@ -272,9 +281,9 @@ def submissions_pause(provider: str, *, code: str, reason: str) -> None:
 
 
 def submissions_resume(provider: str) -> None:
-    """Let submissions go again and send what was held."""
+    """Let submissions go again and send what was held, as the free slots allow."""
+    from videos.jobs.clock import submissions_dispatch  # the clock hands jobs to job_submit
+
     gate.resume(provider)
-    for job_id in GenerationJob.objects.filter(provider=provider, state=S.QUEUED).values_list(
-        "pk", flat=True
-    ):
-        enqueue_submit(job_id)
+    GenerationJob.objects.filter(provider=provider, state=S.QUEUED).update(dispatched_at=None)
+    submissions_dispatch()

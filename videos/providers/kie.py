@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import email.utils
 import hashlib
 import hmac
 import json
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -26,7 +24,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from videos.providers.base import (
     IMAGE_TYPES,
@@ -40,9 +37,11 @@ from videos.providers.base import (
     TaskState,
     TaskStatus,
     VideoProvider,
+    callback_task_id,
     check_image_bytes,
     request_errors,
 )
+from videos.providers.http import retry_after_seconds, send, thread_session
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +113,7 @@ def sign_callback(hmac_key: str, task_id: str, timestamp: str) -> str:
 
 class KieProvider(VideoProvider):
     name = "kie"
+    label = "kie.ai"
 
     def __init__(
         self,
@@ -159,6 +159,7 @@ class KieProvider(VideoProvider):
             connect_timeout=settings.KIE_CONNECT_TIMEOUT,
             read_timeout=settings.KIE_READ_TIMEOUT,
             max_callback_skew=settings.KIE_WEBHOOK_MAX_SKEW,
+            session=thread_session(),
         )
 
     def __repr__(self) -> str:
@@ -168,11 +169,13 @@ class KieProvider(VideoProvider):
     # --- the interface -------------------------------------------------------------------------
 
     def validate(self, request: GenerationRequest) -> None:
-        errors = request_errors(request)
+        errors = request_errors(request, provider=type(self))
         if errors:
             raise InvalidRequest(errors)
 
-    def create_task(self, request: GenerationRequest, *, callback_url: str | None) -> str:
+    def create_task(
+        self, request: GenerationRequest, *, callback_url: str | None, reference: str | None = None
+    ) -> str:
         self.validate(request)
         payload = build_payload(request, callback_url=callback_url)
         data = self._call(
@@ -192,7 +195,7 @@ class KieProvider(VideoProvider):
             )
         return task_id
 
-    def get_task(self, task_id: str) -> TaskStatus:
+    def get_task(self, task_id: str, *, kind: str | None = None) -> TaskStatus:
         data = self._call(
             "GET",
             self.base_url + RECORD_INFO_PATH,
@@ -221,8 +224,8 @@ class KieProvider(VideoProvider):
         if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
             raise CallbackMalformed("callback body has no data object")
         data = document["data"]
-        task_id = data.get("taskId")
-        if not isinstance(task_id, str) or not task_id:
+        task_id = callback_task_id(data.get("taskId"))
+        if task_id is None:
             raise CallbackMalformed("callback has no taskId")
         if self._hmac_key is not None:
             self._verify_signature(task_id, headers)
@@ -304,55 +307,22 @@ class KieProvider(VideoProvider):
             raise ProviderError(
                 f"kie.ai {endpoint}: no API key configured", action=Action.PAUSE, code=401
             )
-        timeout = (self.connect_timeout, read_timeout or self.read_timeout)
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
-        attempt = 0
-        while True:
-            started = time.monotonic()
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    files=files,
-                    data=form,
-                    headers=headers,
-                    timeout=timeout,
-                )
-                break
-            except requests.ReadTimeout:
-                if may_have_acted:
-                    raise ProviderError(
-                        f"kie.ai {endpoint}: no answer within {timeout[1]:g} s; the task may exist",
-                        action=Action.UNKNOWN,
-                    ) from None
-                raise ProviderError(
-                    f"kie.ai {endpoint}: read timeout", action=Action.RETRY
-                ) from None
-            except requests.ConnectionError as exc:
-                never_sent = _never_sent(exc)
-                if may_have_acted and not never_sent:
-                    raise ProviderError(
-                        f"kie.ai {endpoint}: connection lost after sending; the task may exist",
-                        action=Action.UNKNOWN,
-                    ) from None
-                if attempt < retries:
-                    attempt += 1
-                    logger.info(
-                        "kie.ai %s: connection error, retry %d of %d", endpoint, attempt, retries
-                    )
-                    time.sleep(self.retry_pause * 2 ** (attempt - 1))
-                    continue
-                raise ProviderError(
-                    f"kie.ai {endpoint}: cannot reach the provider ({type(exc).__name__})",
-                    action=Action.RETRY,
-                ) from None
-            except requests.RequestException as exc:
-                action = Action.UNKNOWN if may_have_acted else Action.RETRY
-                raise ProviderError(
-                    f"kie.ai {endpoint}: {type(exc).__name__}", action=action
-                ) from None
+        started = time.monotonic()
+        response = send(
+            self._session,
+            method,
+            url,
+            what=f"kie.ai {endpoint}",
+            timeout=(self.connect_timeout, read_timeout or self.read_timeout),
+            may_have_acted=may_have_acted,
+            retries=retries,
+            retry_pause=self.retry_pause,
+            params=params,
+            json=json_body,
+            files=files,
+            data=form,
+            headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
+        )
         elapsed_ms = (time.monotonic() - started) * 1000
         return self._read_answer(
             response, endpoint=endpoint, may_have_acted=may_have_acted, elapsed_ms=elapsed_ms
@@ -361,7 +331,7 @@ class KieProvider(VideoProvider):
     def _read_answer(
         self, response: requests.Response, *, endpoint: str, may_have_acted: bool, elapsed_ms: float
     ) -> Any:
-        retry_after = _retry_after(response.headers.get("Retry-After"), self._clock)
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"), self._clock)
         try:
             body = response.json()
             code = _int_code(body.get("code")) if isinstance(body, dict) else None
@@ -505,6 +475,8 @@ def _json_field(value: Any, name: str) -> dict[str, Any]:
             decoded = json.loads(value)
         except ValueError:
             raise ValueError(f"{name} is not JSON") from None
+        except RecursionError:
+            raise ValueError(f"{name} is nested too deeply") from None
         if isinstance(decoded, dict):
             return decoded
     raise ValueError(f"{name} is not a JSON object")
@@ -531,49 +503,20 @@ def _decimal(value: Any) -> Decimal | None:
     if value is None or isinstance(value, bool) or value == "":
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
+    # JSON as Python reads it has NaN and Infinity: no amount of credits.
+    return number if number.is_finite() else None
 
 
 def _from_millis(value: Any) -> dt.datetime | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         return None
-    return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
-
-
-def _retry_after(value: str | None, clock: Callable[[], float]) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date).
-
-    None when there is no usable hint (absent, negative, not a number, infinite): the caller
-    then backs off as it would without one. How long a hint may be is the caller's to cap.
-    """
-    if not value:
-        return None
-    value = value.strip()
     try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, OverflowError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        return max(0.0, when.timestamp() - clock())
-    if not math.isfinite(seconds) or seconds < 0:
-        return None
-    return seconds
-
-
-def _never_sent(exc: requests.ConnectionError) -> bool:
-    """True when the connection failed before the request left (so the provider saw nothing)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    reason: Any = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+        return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None  # NaN, or past any calendar: no time we can use, as if none were given
 
 
 def _header_name(name: str) -> str:

@@ -117,6 +117,15 @@ class Faults:
         default_factory=FaultRule
     )  # callback before createTask answers
     callback_signature: str = "valid"  # valid | invalid | stale | missing (when an HMAC key is set)
+    # Result files.
+    expired_result: FaultRule = field(
+        default_factory=FaultRule
+    )  # a finished task's result URL has expired already; download-url still mints a fresh one
+    slow_result: FaultRule = field(
+        default_factory=FaultRule
+    )  # a result file's first byte comes slow_seconds late
+    # Kling routes: a valid token is refused as expired (code 1004), as after clock drift.
+    expired_token: FaultRule = field(default_factory=FaultRule)
     # Documented spellings that clients must both accept.
     credit_field: str = "alternate"  # consumeCredits | creditsConsumed | alternate
     message_field: str = "msg"  # msg | message | alternate
@@ -175,7 +184,8 @@ def _forced_codes(value: Any) -> dict[str, int]:
             raise ValueError(f"forced_codes: unknown endpoint {endpoint!r}; use {list(ENDPOINTS)}")
         if code is None:
             continue
-        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
+        # 100-999: kie.ai body codes; 1000-5999: Kling codes, for its routes.
+        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 5999:
             raise ValueError(f"forced_codes.{endpoint} must be a code such as 433")
         codes[endpoint] = code
     return codes

@@ -7,6 +7,7 @@ allowed, a control endpoint for tests:
     POST /_control          apply a fault patch, e.g. {"rate_limit": 2, "server_error": 0.5}
                             ("credits": N sets the balance)
     GET  /_control/stats    counters (requests, createTask calls, callbacks, renders, credits...)
+    GET  /_control/tasks    every task created: its id, callBackUrl, state and credits
     POST /_control/reset    starting faults, credits and counters; tasks forgotten
 """
 
@@ -189,6 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
             return Answer(200, {"code": 200, "msg": "success", "data": data})
         if path == "/_control/stats" and method == "GET":
             return Answer(200, {"code": 200, "msg": "success", "data": service.stats()})
+        if path == "/_control/tasks" and method == "GET":
+            return Answer(200, {"code": 200, "msg": "success", "data": service.task_list()})
         if path == "/_control/reset" and method == "POST":
             service.reset()
             return Answer(200, {"code": 200, "msg": "success", "data": service.faults()})
@@ -216,7 +219,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _send_file(self, path: str, *, head: bool) -> None:
-        stored = self.server.service.open_file(path)
+        stored, delay = self.server.service.open_file(path)
+        if delay:
+            threading.Event().wait(delay)
+        if stored is not None and not stored.path.exists():
+            stored = None  # the simulator was reset while this answer was held back
         if stored is None:
             self._send(
                 Answer(404, {"code": 404, "msg": "File not found or link expired", "data": None})

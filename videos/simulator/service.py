@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from videos.simulator import callbacks, rendering, tasks
+from videos.simulator import callbacks, kling, rendering, tasks
 from videos.simulator.faults import (
     CREATE_TASK,
     CREDIT,
@@ -45,6 +45,9 @@ class SimulatorConfig:
     port: int = 8765  # 0: any free port
     public_url: str | None = None  # how clients reach us, when not http://host:port
     api_key: str = "kie-simulator-key"
+    # The official Kling API's routes take a JWT made from these.
+    kling_access_key: str = "kling-simulator-access-key"
+    kling_secret_key: str = "kling-simulator-secret-key"
     hmac_key: str | None = None  # sign callbacks when set
     credits: int = 100_000
     task_seconds: float = 5.0  # from createTask to the end of the task (longer if rendering is)
@@ -58,6 +61,9 @@ class SimulatorConfig:
     image_fetch_timeout: float = 10.0
     allow_control: bool = False  # the /_control endpoint (fault switches, statistics)
     seed: int | None = None  # for repeatable fault draws
+    # Render each shape of clip (model, duration, sound, aspect ratio) once and hand out copies:
+    # rendering costs nothing, so a load test measures the platform, not the simulator.
+    instant_render: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class SimulatedKie:
         self._answers = 0
         self._callbacks_built = 0
         self._stats = _Stats()
+        self._rendered: dict[tuple[Any, ...], bytes] = {}
         self._scheduler = Scheduler()
         self._render_pool = ThreadPoolExecutor(
             config.render_workers, thread_name_prefix="kie-sim-render"
@@ -121,31 +128,65 @@ class SimulatedKie:
     # --- the API -------------------------------------------------------------------------------
 
     def route(self, method: str, path: str) -> str | None:
+        resolved = self._resolve(method, path)
+        return resolved[0] if resolved else None
+
+    def _resolve(
+        self, method: str, path: str
+    ) -> tuple[str, Callable[[ApiRequest], Answer], str] | None:
+        """(endpoint name, handler, dialect) for a request, None when nothing serves it.
+
+        The Kling routes count as createTask and recordInfo, so every fault applies to both."""
         route = self._routes.get((method, path))
-        return route[0] if route else None
+        if route is not None:
+            return route[0], route[1], "kie"
+        if method == "POST" and kling.CREATE_PATH.match(path):
+            return CREATE_TASK, self._kling_create, "kling"
+        if method == "GET" and (kling.QUERY_PATH.match(path) or kling.CREATE_PATH.match(path)):
+            return RECORD_INFO, self._kling_query, "kling"
+        return None
 
     def handle_api(self, request: ApiRequest) -> Answer:
-        endpoint, handler = self._routes[(request.method, request.path)]
+        resolved = self._resolve(request.method, request.path)
+        assert resolved is not None  # the server asks `route` first
+        endpoint, handler, dialect = resolved
         with self._lock:
             self._stats.requests[endpoint] += 1
             if endpoint == CREATE_TASK:
                 self._stats.create_task_calls += 1
-        if not self._authorized(request.headers.get("Authorization")):
+        auth = request.headers.get("Authorization")
+        if dialect == "kling":
+            refused = kling.token_error(
+                auth,
+                access_key=self.config.kling_access_key,
+                secret_key=self.config.kling_secret_key,
+            )
+            with self._lock:
+                if refused is None and self._faults.expired_token.fires(self._rng, endpoint):
+                    self._stats.faults["expired_token"] += 1
+                    refused = (kling.TOKEN_EXPIRED, "Authorization is expired")
+            if refused is not None:
+                return self._reject(endpoint, refused[0], refused[1], dialect=dialect)
+        elif not self._authorized(auth):
             return self._reject(endpoint, 401, "You do not have access permissions", status=401)
         with self._lock:
             faults = self._faults
             forced = faults.forced_codes.get(endpoint)
             if forced is not None:
                 self._stats.faults["forced_code"] += 1
-                return self._reject(endpoint, forced, f"Simulated answer {forced}")
+                return self._reject(endpoint, forced, f"Simulated answer {forced}", dialect=dialect)
             if faults.server_error.fires(self._rng, endpoint):
                 self._stats.faults["server_error"] += 1
                 return self._reject(
-                    endpoint, 500, "Server error, please try again later", status=500
+                    endpoint,
+                    500,
+                    "Server error, please try again later",
+                    status=500,
+                    dialect=dialect,
                 )
             if faults.maintenance.fires(self._rng, endpoint):
                 self._stats.faults["maintenance"] += 1
-                return self._reject(endpoint, 455, "Service under maintenance")
+                return self._reject(endpoint, 455, "Service under maintenance", dialect=dialect)
             delay = faults.slow_seconds if faults.slow.fires(self._rng, endpoint) else 0.0
             malformed = faults.malformed_json.fires(self._rng, endpoint)
             disconnect = faults.disconnect.fires(self._rng, endpoint)
@@ -170,17 +211,83 @@ class SimulatedKie:
         error = tasks.create_request_error(body)
         if error:
             return self._reject(CREATE_TASK, 422, error)
+        return self._start_task(body)
+
+    def _kling_create(self, request: ApiRequest) -> Answer:
+        kind = kling.CREATE_PATH.match(request.path).group(1)  # type: ignore[union-attr]
+        try:
+            payload = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            return self._reject(
+                CREATE_TASK, 1200, "Request body is not valid JSON", dialect="kling"
+            )
+        parsed = kling.create_request(kind, payload)
+        if isinstance(parsed, str):
+            return self._reject(CREATE_TASK, 1201, parsed, dialect="kling")
+        body, image_data = parsed
+        external = payload.get("external_task_id")
+        with self._lock:
+            if external and any(t.external_task_id == external for t in self._tasks.values()):
+                return self._reject(
+                    CREATE_TASK, 1201, "external_task_id already exists", dialect="kling"
+                )
+        return self._start_task(
+            body, dialect="kling", external_task_id=external, image_data=image_data
+        )
+
+    def _kling_query(self, request: ApiRequest) -> Answer:
+        match = kling.QUERY_PATH.match(request.path)
+        with self._lock:
+            if match is not None:
+                task = self._tasks.get(match.group(2))
+            else:
+                external = (request.query.get("external_task_id") or [""])[0]
+                if not external:
+                    return self._reject(
+                        RECORD_INFO,
+                        1201,
+                        "task_id or external_task_id is required",
+                        dialect="kling",
+                    )
+                task = next(
+                    (t for t in self._tasks.values() if t.external_task_id == external), None
+                )
+            kind = (match or kling.CREATE_PATH.match(request.path)).group(1)  # type: ignore[union-attr]
+            if task is None or task.dialect != "kling" or task.model != kling.KINDS[kind]:
+                return self._reject(RECORD_INFO, 1203, "Task not found", dialect="kling")
+            data = kling.task_data(task, self.config.task_seconds)
+        return Answer(200, kling.body(0, "SUCCEED", data))
+
+    def _start_task(
+        self,
+        body: dict[str, Any],
+        *,
+        dialect: str = "kie",
+        external_task_id: str | None = None,
+        image_data: bytes | None = None,
+    ) -> Answer:
+        """Accept a valid create request (rate limit and credits allowing) and start rendering."""
         price = tasks.price_of(body["input"])
         with self._lock:
             faults = self._faults
             if self._limiter.wait(faults.rate_limit, faults.rate_window) is not None:
                 return self._reject(
-                    CREATE_TASK, 429, "Rate limited: too many new tasks, try again later"
+                    CREATE_TASK,
+                    429,
+                    "Rate limited: too many new tasks, try again later",
+                    dialect=dialect,
                 )
             if faults.out_of_credits or self._credits < price:
-                return self._reject(CREATE_TASK, 402, "Insufficient credits")
+                return self._reject(CREATE_TASK, 402, "Insufficient credits", dialect=dialect)
             self._limiter.record()
-            task = tasks.SimTask(task_id=self._new_task_id(), body=body, price=price)
+            task = tasks.SimTask(
+                task_id=self._new_task_id(dialect),
+                body=body,
+                price=price,
+                dialect=dialect,
+                external_task_id=external_task_id,
+                image_data=image_data,
+            )
             task.will_fail = faults.generation_failure.fires(self._rng)
             early = task.callback_url is not None and faults.early_callback.fires(self._rng)
             if early:
@@ -193,6 +300,10 @@ class SimulatedKie:
             self._run_task(task, epoch, finish_now=True)
         else:
             self._render_pool.submit(self._run_task, task, epoch)
+        if dialect == "kling":
+            return Answer(
+                200, kling.body(0, "SUCCEED", kling.task_data(task, self.config.task_seconds))
+            )
         return self._ok({"taskId": task.task_id})
 
     def _record_info(self, request: ApiRequest) -> Answer:
@@ -266,20 +377,50 @@ class SimulatedKie:
             message="File uploaded successfully",
         )
 
-    def open_file(self, path: str) -> StoredFile | None:
-        return self._files.open_link(path)
+    def open_file(self, path: str) -> tuple[StoredFile | None, float]:
+        """The file behind a link (None if unknown or expired), and how long to wait before
+        sending it (the slow_result fault)."""
+        stored = self._files.open_link(path)
+        delay = 0.0
+        if stored is not None:
+            with self._lock:
+                if self._faults.slow_result.fires(self._rng):
+                    self._stats.faults["slow_result"] += 1
+                    delay = self._faults.slow_seconds
+        return stored, delay
+
+    def task_list(self) -> list[dict[str, Any]]:
+        """Every task created since the last reset: what a test compares the platform's jobs with."""
+        with self._lock:
+            return [
+                {
+                    "taskId": task.task_id,
+                    "callBackUrl": task.callback_url,
+                    "state": task.final_state or "running",
+                    "credits": task.price,
+                }
+                for task in self._tasks.values()
+            ]
 
     # --- answers -------------------------------------------------------------------------------
 
     def _ok(self, data: Any, *, message: str = "success") -> Answer:
         return Answer(200, self._body(200, message, data))
 
-    def _reject(self, endpoint: str, code: int, message: str, *, status: int = 200) -> Answer:
+    def _reject(
+        self, endpoint: str, code: int, message: str, *, status: int = 200, dialect: str = "kie"
+    ) -> Answer:
+        """A refusal: `code` is kie.ai's body code (or, for the Kling routes, a Kling code);
+        the Kling routes answer it in their own codes and HTTP statuses."""
         with self._lock:
             self._stats.rejected[f"{endpoint}:{code}"] += 1
             retry_after = self._faults.retry_after
-        answer = Answer(status, self._body(code, message, None))
-        if retry_after is not None and (code in (429, 455) or code >= 500):
+        if dialect == "kling":
+            status, kling_code = kling.kling_status_and_code(code, status)
+            answer = Answer(status, kling.body(kling_code, message, None))
+        else:
+            answer = Answer(status, self._body(code, message, None))
+        if retry_after is not None and (code in (429, 455) or 500 <= code < 1000 or code >= 5000):
             answer.headers["Retry-After"] = f"{retry_after:g}"
         return answer
 
@@ -293,11 +434,12 @@ class SimulatedKie:
         expected = f"Bearer {self.config.api_key}"
         return header is not None and hmac.compare_digest(header.encode(), expected.encode())
 
-    def _new_task_id(self) -> str:
-        # The documented shape, "task_kling-2.6_<Unix ms>", kept unique under bursts.
+    def _new_task_id(self, dialect: str = "kie") -> str:
+        # kie.ai's documented shape, "task_kling-2.6_<Unix ms>", kept unique under bursts;
+        # Kling's ids are bare digits.
         millis = max(int(time.time() * 1000), self._last_task_millis + 1)
         self._last_task_millis = millis
-        return f"task_kling-2.6_{millis}"
+        return str(millis) if dialect == "kling" else f"task_kling-2.6_{millis}"
 
     # --- task lifecycle ------------------------------------------------------------------------
 
@@ -332,6 +474,24 @@ class SimulatedKie:
             )
 
     def _render(self, task: tasks.SimTask) -> bytes:
+        if not self.config.instant_render:
+            return self._render_now(task)
+        task_input = task.input
+        shape = (
+            task.model,
+            task_input["duration"],
+            task_input["sound"],
+            task_input.get("aspect_ratio"),
+        )
+        with self._lock:
+            video = self._rendered.get(shape)
+        if video is None:
+            video = self._render_now(task)
+            with self._lock:
+                self._rendered[shape] = video
+        return video
+
+    def _render_now(self, task: tasks.SimTask) -> bytes:
         task_input = task.input
         duration, sound = int(task_input["duration"]), task_input["sound"]
         if task.model == tasks.TEXT_TO_VIDEO_MODEL:
@@ -342,7 +502,10 @@ class SimulatedKie:
                 sound=sound,
                 settings=self.config.render,
             )
-        image = self._fetch_image(task_input["image_urls"][0])
+        if task.image_data is not None:
+            image = task.image_data
+        else:
+            image = self._fetch_image(task_input["image_urls"][0])
         return rendering.render_image_to_video(
             image,
             duration=duration,
@@ -381,10 +544,13 @@ class SimulatedKie:
                 return
             task.completed_at = time.time()
             if task.video_key is not None and task.fail_code is None:
+                expired = self._faults.expired_result.fires(self._rng)
+                if expired:
+                    self._stats.faults["expired_result"] += 1
                 path = self._files.link(
                     task.video_key,
                     name=f"{task.task_id}.mp4",
-                    ttl=self.config.result_ttl,
+                    ttl=0.0 if expired else self.config.result_ttl,
                     kind="result",
                 )
                 task.result_url = self.public_url + path
@@ -408,6 +574,12 @@ class SimulatedKie:
 
     def callback_message(self, task: tasks.SimTask) -> tuple[bytes, dict[str, str]]:
         """The callback body and signing headers for a finished task."""
+        if task.dialect == "kling":
+            # Kling posts the task as its query shows it, unsigned.
+            with self._lock:
+                self._callbacks_built += 1
+                data = kling.task_data(task, self.config.task_seconds)
+            return json.dumps(data).encode(), {}
         with self._lock:
             self._callbacks_built += 1
             credit_key = _pick(

@@ -89,6 +89,9 @@ class SimTask:
     fail_message: str | None = None
     completed_at: float | None = None
     remaining_credits: int | None = None  # the balance when the task ended
+    dialect: str = "kie"  # "kling": made through the official Kling API's routes
+    external_task_id: str | None = None  # Kling: the caller's own id, unique per account
+    image_data: bytes | None = field(default=None, repr=False)  # Kling: an inline image
 
     @property
     def model(self) -> str:

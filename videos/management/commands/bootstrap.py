@@ -24,7 +24,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, username: str, **options: Any) -> None:
         User = get_user_model()
         if User.objects.filter(is_superuser=True).exists():
-            self.stdout.write("An admin account exists already; log in at /admin/ with it.")
+            self.stdout.write(
+                "An admin account exists already; sign in with it at the portal, "
+                "http://127.0.0.1:8000/, or the admin, http://127.0.0.1:8000/admin/."
+            )
             return
         password = secrets.token_urlsafe(12)
         admin = User.objects.create_superuser(username=username, email="", password=password)
@@ -41,7 +44,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 "\nCreated the admin account. This password is shown only once:\n"
-                f"  URL:      http://127.0.0.1:8000/admin/\n"
+                f"  portal:   http://127.0.0.1:8000/\n"
+                f"  admin:    http://127.0.0.1:8000/admin/\n"
                 f"  username: {username}\n"
                 f"  password: {password}\n"
             )

@@ -73,6 +73,11 @@ class Command(BaseCommand):
         )
         timing.add_argument("--fps", type=int, default=24)
         timing.add_argument("--render-workers", type=int, default=2)
+        timing.add_argument(
+            "--instant-render",
+            action="store_true",
+            help="render each shape of clip once and reuse it (load tests: rendering costs nothing)",
+        )
 
         faults = parser.add_argument_group("faults")
         for flag in RATE_FAULTS:
@@ -115,6 +120,9 @@ class Command(BaseCommand):
             public_url=options["public_url"],
             api_key=api_key,
             hmac_key=hmac_key,
+            # Its Kling routes take tokens signed with the keys the platform signs with.
+            kling_access_key=settings.KLING_ACCESS_KEY or SimulatorConfig.kling_access_key,
+            kling_secret_key=settings.KLING_SECRET_KEY or SimulatorConfig.kling_secret_key,
             credits=options["credits"],
             task_seconds=options["task_seconds"],
             result_ttl=options["result_ttl"],
@@ -122,6 +130,7 @@ class Command(BaseCommand):
             upload_ttl=options["upload_ttl"],
             render=RenderSettings(long_side=options["render_size"], fps=options["fps"]),
             render_workers=options["render_workers"],
+            instant_render=options["instant_render"],
             allow_control=options["allow_control"],
             seed=options["seed"],
         )
@@ -140,7 +149,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         self.stdout.write(
-            f"kie simulator on {simulator.base_url} (API and uploads), callbacks "
+            f"kie simulator on {simulator.base_url} (kie.ai API, uploads, Kling API), callbacks "
             f"{'signed' if hmac_key else 'unsigned'}, control endpoint "
             f"{'on' if config.allow_control else 'off'}"
         )
