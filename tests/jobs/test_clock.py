@@ -83,14 +83,20 @@ def test_a_job_held_by_the_in_flight_cap_goes_when_a_task_ends(platform, project
     platform.wait_for(second)
 
 
-def test_a_job_the_provider_asked_to_wait_goes_when_its_back_off_ends(platform, project):
+def test_a_job_the_provider_asked_to_wait_goes_when_its_back_off_ends(platform, project, settings):
+    # Long enough that a slow machine still ticks once inside it.
+    settings.PIPELINE = {
+        **settings.PIPELINE,
+        "SUBMIT_RETRY_INITIAL_SECONDS": 3,
+        "SUBMIT_RETRY_MAX_SECONDS": 3,
+    }
     platform.simulator.set_faults(forced_codes={"createTask": 429})
     job = create(project)
     job.refresh_from_db()
     assert job.state == S.QUEUED and job.submit_after is not None
     platform.simulator.set_faults(forced_codes={})
 
-    assert jobs.tick().submitted == 0  # its back-off (1 s) has not ended
+    assert jobs.tick().submitted == 0  # its back-off (3 s) has not ended
     time.sleep(max((job.submit_after - timezone.now()).total_seconds(), 0))
     assert jobs.tick().submitted == 1
     platform.wait_for(job)
