@@ -6,6 +6,7 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -23,10 +24,11 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args: Any, username: str, **options: Any) -> None:
         User = get_user_model()
+        site = settings.PUBLIC_BASE_URL
         if User.objects.filter(is_superuser=True).exists():
             self.stdout.write(
                 "An admin account exists already; sign in with it at the portal, "
-                "http://127.0.0.1:8000/, or the admin, http://127.0.0.1:8000/admin/."
+                f"{site}/, or the admin, {site}/admin/."
             )
             return
         password = secrets.token_urlsafe(12)
@@ -44,8 +46,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 "\nCreated the admin account. This password is shown only once:\n"
-                f"  portal:   http://127.0.0.1:8000/\n"
-                f"  admin:    http://127.0.0.1:8000/admin/\n"
+                f"  portal:   {site}/\n"
+                f"  admin:    {site}/admin/\n"
                 f"  username: {username}\n"
                 f"  password: {password}\n"
             )
