@@ -249,6 +249,21 @@ def test_projects_show_this_months_money(world):
     )
 
 
+def test_a_project_past_its_warning_threshold_has_its_money_left_highlighted(world):
+    project = world.alpha.project  # $0.55 charged of a $50.00 cap
+    Budget.objects.filter(project=project).update(warning_threshold=Decimal("0.80"))
+    erin = client_for(world.erin)
+    projects = reverse("admin:videos_project_changelist")
+    highlight = '<strong style="color:#b45309">'
+
+    assert highlight not in erin.get(projects).content.decode()
+
+    # Charged plus reserved reaches 80% of the cap: $0.55 + $39.45 = $40.00.
+    LedgerEntry.objects.create(project=project, kind=EntryKind.RESERVE, amount=Decimal("39.45"))
+    html = erin.get(projects).content.decode()
+    assert f"{highlight}$10.00 of $50.00</strong>" in html
+
+
 def test_the_ledger_totals_what_is_listed_and_filters_by_month(world, monkeypatch):
     project = world.alpha.project
     earlier = timezone.now() - datetime.timedelta(days=70)
