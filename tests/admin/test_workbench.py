@@ -203,6 +203,27 @@ def test_generate_clips_shows_the_estimate_against_budgets_and_balance_then_queu
     assert {j.prompt_version for j in queued} == {p.current_version for p in prompts}
 
 
+def test_generate_clips_passes_negative_prompt_and_mode_to_a_kling_project_only(world):
+    ProviderAccount.objects.create(provider="kie", credits_left=Decimal(1000))
+    kling = services.project_create(
+        team=world.alpha.team, name="On Kling", provider="kling", monthly_budget_usd=Decimal(20)
+    )
+    on_kling = services.prompt_create(
+        project=kling, title="Heron", text="A heron lifts off a lake", by=world.erin
+    )
+    erin = client_for(world.erin)
+    options = {"options": "1", "negative_prompt": "no text on screen", "mode": "pro"}
+
+    page = act(erin, PROMPTS, "generate_clips", [world.alpha.prompt, on_kling], **options)
+    text = page_text(page)
+    assert "takes no negative prompt" in text and "takes no mode" in text  # the kie.ai prompt
+    assert 'id="confirm"' not in text
+
+    act(erin, PROMPTS, "generate_clips", [on_kling], **options, post="yes")
+    job = GenerationJob.objects.get(created_by=world.erin)
+    assert (job.project, job.negative_prompt, job.mode) == (kling, "no text on screen", "pro")
+
+
 def test_generate_clips_over_budget_or_balance_queues_nothing(world):
     Budget.objects.filter(project=world.alpha.project).update(monthly_cap_usd=Decimal("1.00"))
     ProviderAccount.objects.create(provider="kie", credits_left=Decimal(10))

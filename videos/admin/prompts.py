@@ -38,10 +38,12 @@ from videos.models import (
     AspectRatio,
     Duration,
     Kind,
+    Mode,
     Prompt,
     PromptVersion,
     Role,
 )
+from videos.providers.base import NEGATIVE_PROMPT_MAX_CHARS
 
 
 class PromptTextField(forms.CharField):
@@ -151,6 +153,19 @@ class GenerateClipsForm(forms.Form):
         coerce=lambda value: value == "yes",
         empty_value=None,
         required=False,
+    )
+    # Taken by projects on the official Kling API; a kie.ai project's row says it cannot.
+    negative_prompt = forms.CharField(
+        max_length=NEGATIVE_PROMPT_MAX_CHARS,
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What the clips must not show (projects on the official Kling API only).",
+    )
+    mode = forms.ChoiceField(
+        choices=[("", "Provider default"), *Mode.choices],
+        required=False,
+        help_text="Projects on the official Kling API only.",
     )
 
 
@@ -279,8 +294,9 @@ class PromptAdmin(TeamScopedAdmin, ServiceAdmin):
 
     @team_action(right=Role.EDITOR, description="Generate clips from selected prompts")
     def generate_clips(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
-        """An intermediate page: choose duration, aspect ratio and sound, see the estimate
-        against each project's budget and the provider balance, then queue."""
+        """An intermediate page: choose duration, aspect ratio, sound (and, on the official
+        Kling API, a negative prompt and mode), see the estimate against each project's budget
+        and the provider balance, then queue."""
         prompts = list(queryset.select_related("project", "project__team").order_by("pk"))
         form = GenerateClipsForm(request.POST if "options" in request.POST else None)
         options = form.cleaned_data if form.is_valid() else {}
