@@ -207,6 +207,27 @@ def test_owners_set_and_lift_budgets_on_the_spend_page(signed_in, world):
     assert not Budget.objects.filter(project=project).exists()
 
 
+def test_a_cap_set_to_the_hundredth_of_a_cent_is_shown_and_kept_as_set(signed_in, world):
+    """The API and the admin take caps to 4 places; the spend page shows and takes the same,
+    so saving its form again changes nothing."""
+    client = signed_in(world.olga)
+    project = world.alpha.project
+    url = reverse("portal:budget-set", args=[project.pk])
+
+    def shown() -> dict[str, str]:
+        form = client.get(reverse("portal:spend")).context["rows"][0]["form"]
+        return {name: str(form[name].value()) for name in ("monthly_cap_usd", "warning_threshold")}
+
+    def save(values: dict[str, str]) -> Decimal:
+        client.post(url, {f"p{project.pk}-{name}": value for name, value in values.items()})
+        return Budget.objects.get(project=project).monthly_cap_usd
+
+    assert shown()["monthly_cap_usd"] == "10.00"  # whole cents stay cents
+    assert save({"monthly_cap_usd": "12.3456", "warning_threshold": "0.8"}) == Decimal("12.3456")
+    assert shown() == {"monthly_cap_usd": "12.3456", "warning_threshold": "0.80"}
+    assert save(shown()) == Decimal("12.3456")
+
+
 def test_spend_shows_a_bar_per_day_and_exports_csv(signed_in, world):
     client = signed_in(world.vic)
     html = client.get(reverse("portal:spend")).content.decode()

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from billing import selectors as billing_selectors
 from billing import services as billing_services
+from billing.forms import monthly_cap_field, warning_threshold_field
 from videos import services
 from videos.admin.base import ServiceAdmin, ServiceForm, adopt, usd
 from videos.admin_scope import (
@@ -42,20 +43,11 @@ class ProjectForm(ProjectSettingsForm):
     """A project's settings and its monthly budget, which `billing.services.budget_set` writes
     (for the team's owners: editors get `ProjectSettingsForm`, without the budget)."""
 
-    monthly_cap_usd = forms.DecimalField(
+    monthly_cap_usd = monthly_cap_field(
         label="Monthly budget (USD)",
-        max_digits=12,
-        decimal_places=4,
-        required=False,
         help_text="Blank: no cap. Jobs that would pass the cap wait in the queue.",
     )
-    warning_threshold = forms.DecimalField(
-        max_digits=3,
-        decimal_places=2,
-        required=False,
-        initial=billing_services.WARNING_THRESHOLD_DEFAULT,
-        help_text=billing_services.WARNING_THRESHOLD_HELP,
-    )
+    warning_threshold = warning_threshold_field()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from billing.forms import monthly_cap_field, warning_threshold_field
 from videos.admin_site import ThrottledSignIn
 from videos.models import PROMPT_MAX_LENGTH, AspectRatio, Duration, Kind, Mode, Project, Role
 from videos.providers import provider_class
@@ -127,19 +128,8 @@ class RoleForm(forms.Form):
 
 
 class BudgetForm(forms.Form):
-    monthly_cap_usd = forms.DecimalField(
-        label="Monthly cap (USD)",
-        max_digits=10,
-        decimal_places=2,
-        required=False,
-        help_text="Empty: no cap.",
-    )
-    warning_threshold = forms.DecimalField(
-        label="Warn at (fraction of the cap)",
-        max_digits=3,
-        decimal_places=2,
-        required=False,
-    )
+    monthly_cap_usd = monthly_cap_field(label="Monthly cap (USD)", help_text="Empty: no cap.")
+    warning_threshold = warning_threshold_field(label="Warn at (fraction of the cap)")
 
 
 class TokenForm(forms.Form):

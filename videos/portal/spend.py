@@ -45,7 +45,7 @@ def _rows(request: HttpRequest, seat: Seat, month: datetime.date) -> list[dict[s
             "form": BudgetForm(
                 prefix=f"p{project.pk}",
                 initial={
-                    "monthly_cap_usd": _cents(money[project.pk].cap_usd),
+                    "monthly_cap_usd": _cap_shown(money[project.pk].cap_usd),
                     "warning_threshold": money[project.pk].warning_threshold,
                 },
             ),
@@ -54,8 +54,13 @@ def _rows(request: HttpRequest, seat: Seat, month: datetime.date) -> list[dict[s
     ]
 
 
-def _cents(amount: Decimal | None) -> Decimal | None:
-    return None if amount is None else amount.quantize(Decimal("0.01"))
+def _cap_shown(amount: Decimal | None) -> Decimal | None:
+    """Dollars and cents, unless the cap was set finer (the API and admin take 4 places): then
+    all of it, so saving the form again keeps the cap as it was."""
+    if amount is None:
+        return None
+    cents = amount.quantize(Decimal("0.01"))
+    return cents if cents == amount else amount.normalize()
 
 
 @login_required
