@@ -171,7 +171,10 @@ def _answer_start(response: requests.Response, *, until: float) -> str:
     what one packet brought, so a receiver that trickles its body cannot hold a worker."""
     kept = b""
     while len(kept) < RESPONSE_KEPT and time.monotonic() < until:
-        packet = response.raw.read1(RESPONSE_KEPT - len(kept), decode_content=True)
+        try:
+            packet = response.raw.read1(RESPONSE_KEPT - len(kept), decode_content=True)
+        except urllib3.exceptions.HTTPError:  # a read timed out or the answer broke off
+            break  # the status is in; what came of the body is still worth keeping
         if not packet:
             break
         kept += packet
