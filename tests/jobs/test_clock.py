@@ -34,14 +34,18 @@ def test_a_job_whose_callback_is_lost_is_polled_at_its_own_time(platform, projec
     job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
     platform.simulator.wait_for_stats(lambda s: s["callbacks_lost"] == 1)
 
-    assert jobs.tick().polled == 0  # its poll is not due yet (1 s of grace)
     job.refresh_from_db()
-    tick = jobs.tick(now=job.next_poll_at)
-    assert tick.polled == 1
+    just_before = job.next_poll_at - datetime.timedelta(milliseconds=1)
+    assert jobs.tick(now=just_before).polled == 0  # its poll is not due yet
+    assert jobs.tick(now=job.next_poll_at).polled == 1
     platform.wait_for(job)
 
 
-def test_a_poll_that_waited_for_a_worker_sets_its_next_one_from_when_it_ran(platform, project):
+def test_a_poll_that_waited_for_a_worker_sets_its_next_one_from_when_it_ran(
+    platform, project, settings
+):
+    # A next poll far enough off that a slow machine cannot reach it during the test.
+    settings.PIPELINE = {**settings.PIPELINE, "POLL_INITIAL_SECONDS": 30, "POLL_MAX_SECONDS": 30}
     platform.simulator.set_faults(lost_callback=1)
     job = platform.wait_for(create(project), [S.SUBMITTED, S.GENERATING])
     platform.simulator.set_faults(server_error={"rate": 1, "endpoints": ["recordInfo"]})
@@ -56,7 +60,7 @@ def test_a_job_held_by_the_rate_limit_goes_when_its_slot_opens(platform, project
     settings.PIPELINE = {
         **settings.PIPELINE,
         "RATE_LIMIT_TASKS": 2,
-        "RATE_LIMIT_WINDOW_SECONDS": 1,
+        "RATE_LIMIT_WINDOW_SECONDS": 3,  # wide enough for three creates on a slow machine
     }
     first, second, third = create(project), create(project), create(project)
     third.refresh_from_db()
@@ -64,7 +68,9 @@ def test_a_job_held_by_the_rate_limit_goes_when_its_slot_opens(platform, project
     assert "rate limit" in third.state_reason
     assert platform.simulator.stats()["create_task_calls"] == 2  # no hopeless attempt
 
-    time.sleep(1 + gate.RATE_WINDOW_MARGIN.total_seconds() + 0.05)  # a slot is free again
+    assert jobs.tick().submitted == 0  # the window has not ended
+    accepted = first.events.get(to_state=S.SUBMITTED).created
+    time.sleep((accepted + gate.rate_window() - timezone.now()).total_seconds() + 0.05)
     assert jobs.tick().submitted == 1
     for job in (first, second, third):
         platform.wait_for(job)
@@ -73,11 +79,15 @@ def test_a_job_held_by_the_rate_limit_goes_when_its_slot_opens(platform, project
 
 def test_a_job_held_by_the_in_flight_cap_goes_when_a_task_ends(platform, project, settings):
     settings.PIPELINE = {**settings.PIPELINE, "MAX_IN_FLIGHT": 1}
+    platform.simulator.set_faults(lost_callback=1)  # the first stays in flight until polled
     first, second = create(project), create(project)
     second.refresh_from_db()
     assert second.state == S.QUEUED and "in flight" in second.state_reason
     assert jobs.tick().submitted == 0  # the first is still at the provider
 
+    platform.simulator.wait_for_stats(lambda s: s["tasks_in_flight"] == 0)
+    platform.simulator.set_faults(lost_callback=0)
+    jobs.jobs_poll_due(now=later(60))
     platform.wait_for(first)
     assert jobs.tick().submitted == 1
     platform.wait_for(second)
