@@ -253,7 +253,7 @@ def test_a_download_stops_at_its_wall_clock_deadline(file_server, settings, tmp_
     started = time.monotonic()
     with pytest.raises(retrieval.ResultUnreachable, match="took too long"):
         retrieval.download(f"{base}/slow.mp4", tmp_path / "clip.mp4")
-    assert time.monotonic() - started < 3.5
+    assert time.monotonic() - started < 8  # the 2 s limit, not the trickle's 12 s
 
 
 # --- 5. Result download follows redirects to internal addresses -----------------------------

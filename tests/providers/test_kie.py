@@ -220,8 +220,9 @@ def test_text_to_video_task_runs_to_success_with_a_playable_result(kie_simulator
     task_id = kie_provider.create_task(TEXT, callback_url=None)
     assert task_id.startswith("task_kling-2.6_")
     first = kie_provider.get_task(task_id)
-    assert first.state in (TaskState.WAITING, TaskState.QUEUING, TaskState.GENERATING)
-    assert first.result_urls == []
+    if first.state is not TaskState.SUCCESS:  # a slow machine may first look after it ends
+        assert first.state in (TaskState.WAITING, TaskState.QUEUING, TaskState.GENERATING)
+        assert first.result_urls == []
 
     final = wait_until_final(kie_provider, task_id)
     assert final.state is TaskState.SUCCESS
@@ -430,12 +431,12 @@ def test_garbled_query_answer_means_retry(kie_simulator, kie_provider):
 
 def test_read_timeout_on_create_is_unknown_and_never_retried(kie_simulator):
     provider = kie_simulator.provider(read_timeout=0.3)
-    kie_simulator.set_faults(slow=1.0, slow_seconds=3.0)
+    kie_simulator.set_faults(slow=1.0, slow_seconds=10.0)
     started = time.monotonic()
     with pytest.raises(ProviderError) as caught:
         provider.create_task(TEXT, callback_url=None)
     assert caught.value.action is Action.UNKNOWN
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # gave up at its timeout, not at the 10 s answer
     stats = kie_simulator.stats()
     assert (stats["create_task_calls"], stats["tasks_created"]) == (1, 1)
 

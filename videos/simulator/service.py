@@ -614,6 +614,8 @@ class SimulatedKie:
     ) -> None:
         if lost:
             with self._lock:
+                if epoch != self._epoch:
+                    return  # reset meanwhile: the counts belong to what came after
                 self._stats.callbacks_lost += 1
                 self._stats.note_callback(task.task_id, None, "lost", duplicate=False)
             return
@@ -625,6 +627,8 @@ class SimulatedKie:
                 task.callback_url or "", body, headers, timeout=self.config.callback_timeout
             )
             with self._lock:
+                if epoch != self._epoch:
+                    return  # reset while it was on its way: not counted in the new stats
                 self._stats.callbacks_sent += 1
                 if attempt:
                     self._stats.callbacks_duplicated += 1
