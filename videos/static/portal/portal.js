@@ -61,6 +61,17 @@
     });
   }
 
+  // Listened for on the document, so forms that htmx swaps in later are covered too.
+  // A form that asks first: data-confirm="the question".
+  document.addEventListener("submit", function (event) {
+    var question = event.target.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+  // A select that sends its form as soon as it changes (the team switcher).
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-submit-on-change]")) event.target.form.submit();
+  });
+
   document.addEventListener("DOMContentLoaded", function () { setUp(document); });
   document.addEventListener("htmx:afterSettle", function (event) { setUp(event.target); });
 })();
