@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, TypedDict
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -120,6 +121,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     # Static files straight after the security headers: no session or database for them.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -356,6 +358,32 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_S3_TRANSFER_CONFIG = TransferConfig(max_concurrency=4)
     AWS_S3_TRANSFER_CONFIG.max_in_memory_upload_chunks = 4
     STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
+
+# Scripts only from this site (portal.js, htmx, the admin's and Swagger UI's own files), never
+# inline code; inline styles are allowed (templates and htmx's indicators use them). Clips,
+# posters and images come from this site, or from the S3 store its signed links point to.
+_MEDIA_SOURCES = "'self' data: blob:"
+if AWS_STORAGE_BUCKET_NAME:
+    _store = urlsplit(AWS_S3_ENDPOINT_URL) if AWS_S3_ENDPOINT_URL else None
+    _MEDIA_SOURCES += (
+        f" {_store.scheme}://{_store.netloc}" if _store else " https://*.amazonaws.com"
+    )
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src {_MEDIA_SOURCES}",
+            f"media-src {_MEDIA_SOURCES}",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    ),
+)
 
 # --- Provider (kie.ai Kling 2.6) -------------------------------------------------------------
 

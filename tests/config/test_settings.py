@@ -391,3 +391,31 @@ def test_bucket_name_switches_storage_to_s3(s3_server):
     body = s3_server.client().get_object(Bucket=bucket, Key=found["name"])["Body"].read()
     assert body == b"hello s3"
     assert "Signature=" in found["url"] or "X-Amz-Signature=" in found["url"]
+
+
+def test_the_content_security_policy_lets_media_come_from_the_s3_store_only_when_it_is_used():
+    read = (
+        "from django.conf import settings\n"
+        "print(json.dumps({'policy': settings.CONTENT_SECURITY_POLICY}))"
+    )
+
+    def sources(directive: str, **env: str) -> list[str]:
+        found = probe(read, **PRODUCTION, **env)["policy"]
+        policy = dict(part.split(" ", 1) for part in found.split("; "))
+        return policy[directive].split()
+
+    assert sources("media-src") == ["'self'", "data:", "blob:"]
+    endpoint = {
+        "AWS_STORAGE_BUCKET_NAME": "clips",
+        "AWS_S3_ENDPOINT_URL": "https://s3.example:9000",
+    }
+    assert sources("media-src", **endpoint) == [
+        "'self'",
+        "data:",
+        "blob:",
+        "https://s3.example:9000",
+    ]
+    assert sources("img-src", AWS_STORAGE_BUCKET_NAME="clips")[-1] == "https://*.amazonaws.com"
+    assert sources("script-src", **endpoint) == ["'self'"]  # never inline code, S3 or not
+    own = "default-src 'none'"
+    assert probe(read, **PRODUCTION, CONTENT_SECURITY_POLICY=own)["policy"] == own

@@ -68,7 +68,7 @@ def test_a_member_makes_watches_and_plays_clips_in_the_portal(
     assert page.inner_text("[data-count-for=id_prompt]") == "47 / 1000"
     page.get_by_label("Duration").select_option("5")
     page.get_by_label("Sound").check()
-    page.wait_for_function("document.querySelector('#estimate').innerText.includes('$0.55')")
+    page.wait_for_function("() => document.querySelector('#estimate').innerText.includes('$0.55')")
     page.get_by_role("button", name="Generate").click()
     page.wait_for_selector("#new-clip .banner.info")
     job = GenerationJob.objects.get(prompt_text__startswith="A paper boat")
