@@ -436,6 +436,7 @@ class PipelineSettings(TypedDict):
     RATE_LIMIT_WINDOW_SECONDS: int
     MAX_IN_FLIGHT: int
     CREDITS_CACHE_SECONDS: int
+    CREDITS_RECHECK_SECONDS: int
     CALLBACK_GRACE_SECONDS: int
     POLL_INITIAL_SECONDS: int
     POLL_MAX_SECONDS: int
@@ -472,6 +473,8 @@ PIPELINE: PipelineSettings = {
     "RATE_LIMIT_WINDOW_SECONDS": env_int("KIE_RATE_LIMIT_WINDOW_SECONDS", 10),
     "MAX_IN_FLIGHT": env_int("KIE_MAX_IN_FLIGHT", 100),
     "CREDITS_CACHE_SECONDS": env_int("KIE_CREDITS_CACHE_SECONDS", 30),
+    # While submissions are paused for lack of credits: how often the balance is read again.
+    "CREDITS_RECHECK_SECONDS": env_int("KIE_CREDITS_RECHECK_SECONDS", 15),
     # Polling is the safety net: it starts once a callback is overdue, then backs off.
     "CALLBACK_GRACE_SECONDS": env_int("JOB_CALLBACK_GRACE_SECONDS", 30),
     "POLL_INITIAL_SECONDS": env_int("JOB_POLL_INITIAL_SECONDS", 3),

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from videos import jobs
 from videos.jobs import clock, gate
-from videos.models import GenerationJob, JobState, Kind
+from videos.models import GenerationJob, JobState, Kind, ProviderAccount
 
 S = JobState
 
@@ -182,4 +182,33 @@ def test_nothing_is_handed_over_while_the_workers_have_a_backlog(platform, proje
         broker.purge_queue()
         monkeypatch.setattr(Conf, "SYNC", True)
     assert jobs.tick(now=later(5)).polled == 1
+    platform.wait_for(job)
+
+
+def test_submissions_paused_for_credits_go_again_at_the_first_tick_after_credits_return(
+    platform, project, settings
+):
+    settings.PIPELINE = {**settings.PIPELINE, "CREDITS_RECHECK_SECONDS": 15}
+    sim = platform.simulator
+    sim.set_credits(10)  # less than any clip costs
+    gate.pause("kie", code="402", reason="The provider account is out of credits.")
+    job = create(project)
+    job.refresh_from_db()
+    assert job.state == S.QUEUED and "paused" in job.state_reason
+    account = ProviderAccount.objects.filter(provider="kie")
+
+    def balance_read_long_ago() -> int:
+        account.update(credits_checked_at=timezone.now() - datetime.timedelta(seconds=16))
+        return sim.stats()["requests"].get("credit", 0)
+
+    reads = balance_read_long_ago()
+    assert jobs.tick().resumed == 0  # read again: still short
+    assert jobs.tick().resumed == 0  # and not read again at once
+    assert sim.stats()["requests"]["credit"] == reads + 1
+    assert account.get().is_paused
+
+    sim.set_credits(100_000)
+    balance_read_long_ago()
+    assert jobs.tick().resumed == 1
+    assert not account.get().is_paused
     platform.wait_for(job)

@@ -30,7 +30,7 @@ from videos.jobs.enqueue import (
 )
 from videos.jobs.states import S
 from videos.jobs.timing import conf
-from videos.models import GenerationJob
+from videos.models import GenerationJob, ProviderAccount
 from videos.providers import get_provider
 from videos.webhooks.events import deliveries_dispatch
 
@@ -44,22 +44,50 @@ class Tick:
     retrieving: int
     submissions_recovered: int = 0
     webhooks: int = 0
+    resumed: int = 0  # providers whose submissions went again: credits came back
 
 
 def tick(*, now: datetime.datetime | None = None) -> Tick:
     """Hand to workers what has come due: queued jobs for the free slots, overdue polls,
     retrievals whose back-off or lease has run out, submissions whose worker stopped, and
-    webhook deliveries due for their next try. Returns how many of each."""
+    webhook deliveries due for their next try; and let submissions go again where credits
+    came back. Returns how many of each."""
     now = now or timezone.now()
     if backlog_full():
         return Tick(submitted=0, polled=0, retrieving=0)
+    resumed = paused_for_credits_recheck(now=now)
     return Tick(
+        resumed=resumed,
         submitted=submissions_dispatch(now=now, backlog_checked=True),
         polled=jobs_poll_due(now=now),
         retrieving=retrievals_dispatch(now=now),
         submissions_recovered=stale_submissions_dispatch(now=now),
         webhooks=deliveries_dispatch(now=now),
     )
+
+
+def paused_for_credits_recheck(*, now: datetime.datetime) -> int:
+    """Read again the balance of each account paused for lack of credits once its last reading
+    is CREDITS_RECHECK_SECONDS old, and resume its submissions when it pays for a clip: credits
+    bought are used within seconds, not at the next sweep. Each reading is claimed, so one
+    clock of all those running makes it. Returns how many accounts resumed."""
+    from videos.jobs.submit import submissions_resume  # which hands the held jobs to this clock
+
+    stale = now - datetime.timedelta(seconds=conf("CREDITS_RECHECK_SECONDS"))
+    paused = ProviderAccount.objects.filter(
+        Q(credits_checked_at__isnull=True) | Q(credits_checked_at__lte=stale),
+        paused_at__isnull=False,
+        pause_code__in=gate.CREDIT_PAUSE_CODES,
+    )
+    resumed = 0
+    for account in paused:
+        claimed = ProviderAccount.objects.filter(
+            pk=account.pk, credits_checked_at=account.credits_checked_at
+        ).update(credits_checked_at=timezone.now())
+        if claimed and gate.credits_returned(account.provider):
+            submissions_resume(account.provider)
+            resumed += 1
+    return resumed
 
 
 # Tasks waiting in the broker beyond which nothing more is handed over. A step that waits

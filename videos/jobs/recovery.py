@@ -10,17 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from videos.jobs import gate
 from videos.jobs.clock import tick
 from videos.jobs.endings import close_canceled
 from videos.jobs.outcome import job_find_lost_task
 from videos.jobs.retrieve import retrieval_deadline, retrieval_give_up
 from videos.jobs.states import HELD_FOR_BUDGET, Party, S, transition
-from videos.jobs.submit import fail_if_its_month_ended, submissions_resume
+from videos.jobs.submit import fail_if_its_month_ended
 from videos.jobs.timing import conf
 from videos.models import (
     GenerationJob,
-    ProviderAccount,
 )
 from videos.providers import get_provider
 
@@ -97,14 +95,8 @@ def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
         if fail_if_its_month_ended(job, now=now, party=Party.SWEEP):
             counts["budget_month_ended"] += 1
 
-    for provider in ProviderAccount.objects.filter(paused_at__isnull=False).values_list(
-        "provider", flat=True
-    ):
-        with logged_failure("resume check", provider):
-            if gate.credits_returned(provider):
-                submissions_resume(provider)
-
-    # The clock does this every few seconds in each worker; here it is the safety net.
+    # The clock does this every few seconds in each worker (resuming submissions where credits
+    # came back, too); here it is the safety net.
     handed = tick(now=now)
     counts["retrieving"] = handed.retrieving
     counts["submitted"] = handed.submitted
