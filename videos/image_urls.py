@@ -5,6 +5,9 @@ the way to the file) is fetched by our workers. An address inside our network (o
 provider's) must never be reachable that way. The host is resolved, within a time limit, and
 every address it resolves to must be public: private, loopback, link-local, reserved and similar
 ranges are refused. `resolve_host` is the one seam that tests replace.
+
+What our workers fetch connects to the address vetted here (`public_address`, then
+`videos.outbound`), never to what the name resolves to a moment later.
 """
 
 from __future__ import annotations
@@ -60,38 +63,52 @@ def image_url_problem(url: str) -> str | None:
     return public_url_problem(url, name="The image URL")
 
 
+class NotPublic(Exception):
+    """The URL does not name a public http(s) address; the message says why, for people."""
+
+
 def public_url_problem(url: str, *, name: str) -> str | None:
     """Why `url` does not name a public http(s) address, or None when it does.
 
     `name` starts each message ("The image URL", "The result URL").
     """
     try:
+        public_address(url, name=name)
+    except NotPublic as exc:
+        return str(exc)
+    return None
+
+
+def public_address(url: str, *, name: str) -> str:
+    """The public address to connect to for `url` (every address its host resolves to must be
+    public); raises NotPublic saying why not, its message starting with `name`."""
+    try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError:
-        return "Enter a valid URL."
+    except ValueError as exc:
+        raise NotPublic("Enter a valid URL.") from exc
     if parts.scheme not in ("http", "https"):
-        return f"{name} must start with http:// or https://."
+        raise NotPublic(f"{name} must start with http:// or https://.")
     if parts.username is not None or parts.password is not None:
-        return f"{name} must not contain a user name or password."
+        raise NotPublic(f"{name} must not contain a user name or password.")
     host = parts.hostname
     if not host:
-        return f"{name} has no host."
+        raise NotPublic(f"{name} has no host.")
     try:
         addresses = _resolve_in_time(host, port or (443 if parts.scheme == "https" else 80))
-    except TimeoutError:
-        return f"{name}'s host {host!r} did not resolve in time."
-    except (OSError, UnicodeError, ValueError):
-        return f"{name}'s host {host!r} does not resolve."
+    except TimeoutError as exc:
+        raise NotPublic(f"{name}'s host {host!r} did not resolve in time.") from exc
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise NotPublic(f"{name}'s host {host!r} does not resolve.") from exc
     if not addresses:
-        return f"{name}'s host {host!r} does not resolve."
+        raise NotPublic(f"{name}'s host {host!r} does not resolve.")
     try:
         public = all(_is_public(address) for address in addresses)
     except ValueError:
         public = False
     if not public:
-        return (
+        raise NotPublic(
             f"{name} must point to a public address; it resolves to a private, "
             "loopback, link-local or reserved one."
         )
-    return None
+    return addresses[0]

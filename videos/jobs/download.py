@@ -27,7 +27,8 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from videos.image_urls import public_url_problem
+from videos import outbound
+from videos.image_urls import NotPublic, public_address
 from videos.models import Asset
 from videos.providers.base import ProviderError
 
@@ -146,11 +147,15 @@ def download(
 def _open_following_redirects(url: str, *, timeout: tuple[float, float]) -> requests.Response:
     conf = settings.PIPELINE
     for hop in range(conf["RESULT_MAX_REDIRECTS"] + 1):
+        address = None
         if hop or not conf["RESULT_ALLOW_PRIVATE_URLS"]:
-            problem = public_url_problem(url, name="The result URL")
-            if problem:
-                raise ResultRejected(f"{problem} ({'a redirect' if hop else 'as given'})")
-        response = requests.get(url, stream=True, timeout=timeout, allow_redirects=False)
+            try:
+                address = public_address(url, name="The result URL")
+            except NotPublic as exc:
+                raise ResultRejected(f"{exc} ({'a redirect' if hop else 'as given'})") from exc
+        response = outbound.request(
+            "GET", url, address=address, stream=True, timeout=timeout, allow_redirects=False
+        )
         if not response.is_redirect:
             return response
         url = urljoin(url, response.headers["Location"])

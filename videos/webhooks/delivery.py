@@ -20,9 +20,10 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from videos import selectors
+from videos import outbound, selectors
 from videos.batches import batch_progress
 from videos.clip_links import clip_link
+from videos.image_urls import NotPublic
 from videos.models import (
     Batch,
     DeliveryStatus,
@@ -33,7 +34,7 @@ from videos.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from videos.webhooks.endpoints import url_problem
+from videos.webhooks.endpoints import delivery_address
 from videos.webhooks.events import event_record, hold_end
 
 logger = logging.getLogger(__name__)
@@ -144,13 +145,16 @@ def delivery_send(delivery_id: int, held_until: datetime.datetime | None = None)
     }
     status, answer, error = None, "", ""
     started = time.monotonic()
-    problem = url_problem(endpoint.url)  # again now: a name may point elsewhere than it did
-    if problem:
-        error = problem
+    try:
+        address = delivery_address(endpoint.url)
+    except NotPublic as exc:
+        error = str(exc)
     else:
         try:
-            response = requests.post(
+            response = outbound.request(
+                "POST",
                 endpoint.url,
+                address=address,
                 data=body.encode(),
                 headers=headers,
                 timeout=settings.WEBHOOK_TIMEOUT_SECONDS,

@@ -1,0 +1,146 @@
+"""DNS rebinding: a host name that resolves to a public address when it is checked and to an
+internal one when the request connects. What the workers fetch (webhook deliveries, result
+files) connects to the address that was checked (`videos.outbound`), so nothing inside is
+reached. Here 127.0.0.2 plays the public address and 127.0.0.1 the internal one, both serving
+on the same port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+
+from tests.fixtures.data import make_job
+from videos import image_urls, outbound
+from videos.jobs import download
+from videos.jobs.states import Party, transition
+from videos.models import JobState, WebhookAttempt, WebhookEvent
+from videos.webhooks.endpoints import webhook_create
+
+HOST = "rebind.example"
+PUBLIC, INSIDE = "127.0.0.2", "127.0.0.1"
+
+
+@dataclass
+class Server:
+    answer: bytes
+    hosts: list[str] = field(default_factory=list)  # the Host header of each request
+
+
+def serve(address: str, port: int, server: Server) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            server.hosts.append(self.headers["Host"])
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(server.answer)))
+            self.end_headers()
+            self.wfile.write(server.answer)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer((address, port), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+@pytest.fixture
+def rebinding(monkeypatch, settings) -> Iterator[tuple[int, Server, Server]]:
+    """The public and the inside server on one port, and a name that the check resolves to the
+    first and a connection to the second."""
+    public, inside = Server(b"public answer"), Server(b"inside secret")
+    httpds = [serve(PUBLIC, 0, public)]
+    port = httpds[0].server_port
+    httpds.append(serve(INSIDE, port, inside))
+
+    monkeypatch.setattr(image_urls, "resolve_host", lambda host, port: [PUBLIC])
+    monkeypatch.setattr(image_urls, "_is_public", lambda address: address == PUBLIC)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebound(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real_getaddrinfo(INSIDE if host == HOST else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebound)
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = False
+    settings.PIPELINE = {**settings.PIPELINE, "RESULT_ALLOW_PRIVATE_URLS": False}
+    try:
+        yield port, public, inside
+    finally:
+        for httpd in httpds:
+            httpd.shutdown()
+            httpd.server_close()
+
+
+def test_a_request_goes_to_the_checked_address_naming_the_host(rebinding):
+    port, public, inside = rebinding
+    url = f"http://{HOST}:{port}/file"
+    assert requests.get(url, timeout=5).content == b"inside secret"  # what rebinding does
+
+    address = image_urls.public_address(url, name="The URL")
+    assert address == PUBLIC
+    assert outbound.request("GET", url, address=address, timeout=5).content == b"public answer"
+    assert public.hosts == inside.hosts == [f"{HOST}:{port}"]  # one each: the check held
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_delivery_reaches_the_checked_address_only(rebinding, project):
+    port, public, inside = rebinding
+    webhook_create(
+        project=project,
+        url=f"http://{HOST}:{port}/hooks",
+        events=[WebhookEvent.JOB_FAILED],
+        by=None,
+    )
+    job = make_job(project, state=JobState.GENERATING)
+    transition(job, to=JobState.FAILED, party=Party.PROVIDER, reason="Refused.")
+
+    assert inside.hosts == []
+    assert public.hosts == [f"{HOST}:{port}"]
+    assert WebhookAttempt.objects.get().response_body == "public answer"
+
+
+def test_a_result_download_reaches_the_checked_address_only(rebinding, tmp_path):
+    port, public, inside = rebinding
+    target = tmp_path / "clip.mp4"
+    download.download(f"http://{HOST}:{port}/clip.mp4", target)
+    assert target.read_bytes() == b"public answer"
+    assert (len(public.hosts), inside.hosts) == (1, [])
+
+
+@pytest.fixture
+def tls_server(monkeypatch) -> Iterator[int]:
+    """An HTTPS server on the public address with a certificate for HOST, from a CA that the
+    environment's bundle names (as an operator's REQUESTS_CA_BUNDLE would)."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(HOST).configure_cert(context)
+    httpd = serve(PUBLIC, 0, Server(b"public answer"))
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    with ca.cert_pem.tempfile() as bundle:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)
+        yield httpd.server_port
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_tls_to_the_checked_address_verifies_the_certificate_against_the_host_name(tls_server):
+    port = tls_server
+    answer = outbound.request("GET", f"https://{HOST}:{port}/", address=PUBLIC, timeout=5)
+    assert answer.content == b"public answer"
+
+    # The same server under a name its certificate does not carry is refused.
+    with pytest.raises(requests.exceptions.SSLError):
+        outbound.request("GET", f"https://other.example:{port}/", address=PUBLIC, timeout=5)
