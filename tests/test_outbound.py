@@ -1,4 +1,6 @@
-"""DNS rebinding: a host name that resolves to a public address when it is checked and to an
+"""What the workers send out (`videos.outbound`).
+
+DNS rebinding: a host name that resolves to a public address when it is checked and to an
 internal one when the request connects. What the workers fetch (webhook deliveries, result
 files) connects to the address that was checked (`videos.outbound`), so nothing inside is
 reached. Here 127.0.0.2 plays the public address and 127.0.0.1 the internal one, both serving
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,7 +90,8 @@ def test_a_request_goes_to_the_checked_address_naming_the_host(rebinding):
 
     address = image_urls.public_address(url, name="The URL")
     assert address == PUBLIC
-    assert outbound.request("GET", url, address=address, timeout=5).content == b"public answer"
+    answer = outbound.request("GET", url, address=address, headers_within=5, timeout=5)
+    assert answer.content == b"public answer"
     assert public.hosts == inside.hosts == [f"{HOST}:{port}"]  # one each: the check held
 
 
@@ -138,9 +142,72 @@ def tls_server(monkeypatch) -> Iterator[int]:
 
 def test_tls_to_the_checked_address_verifies_the_certificate_against_the_host_name(tls_server):
     port = tls_server
-    answer = outbound.request("GET", f"https://{HOST}:{port}/", address=PUBLIC, timeout=5)
+    answer = outbound.request(
+        "GET", f"https://{HOST}:{port}/", address=PUBLIC, headers_within=5, timeout=5
+    )
     assert answer.content == b"public answer"
 
     # The same server under a name its certificate does not carry is refused.
     with pytest.raises(requests.exceptions.SSLError):
-        outbound.request("GET", f"https://other.example:{port}/", address=PUBLIC, timeout=5)
+        outbound.request(
+            "GET", f"https://other.example:{port}/", address=PUBLIC, headers_within=5, timeout=5
+        )
+
+
+# --- headers sent a byte at a time ----------------------------------------------------------
+
+
+@pytest.fixture
+def slow_headers() -> Iterator[str]:
+    """A server that sends its status line and headers a byte every 0.2 s (about 8 s in all),
+    each byte well within any socket timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer(connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)
+            for byte in (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: " + b"x" * 20 + b"\r\n\r\nok"
+            ):
+                if stop.is_set():
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return  # the client hung up
+                time.sleep(0.2)
+
+    def serve_forever() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    stop.set()
+    listener.close()
+
+
+def test_headers_that_do_not_all_come_in_time_are_cut_off(slow_headers):
+    started = time.monotonic()
+    with pytest.raises(requests.ConnectionError, match="no answer within 1 s"):
+        outbound.request("GET", slow_headers, address=None, headers_within=1, timeout=5)
+    assert time.monotonic() - started < 4  # not the 8 s the server would take
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_receiver_trickling_its_headers_is_cut_off_and_the_try_recorded(
+    slow_headers, project, settings
+):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    webhook_create(project=project, url=slow_headers, events=[WebhookEvent.JOB_FAILED], by=None)
+    job = make_job(project, state=JobState.GENERATING)
+    started = time.monotonic()
+    transition(job, to=JobState.FAILED, party=Party.PROVIDER, reason="Refused.")
+    assert time.monotonic() - started < 4
+    attempt = WebhookAttempt.objects.get()
+    assert (attempt.status, attempt.error) == (None, "ConnectionError")

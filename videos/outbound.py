@@ -1,29 +1,90 @@
-"""HTTP requests to an address vetted beforehand (`image_urls.public_address`).
+"""HTTP requests from the workers to addresses outside: webhook deliveries and result files.
 
-The connection goes to that address, not to whatever the URL's host name resolves to a moment
-later: a name that turns private between the check and the request (DNS rebinding) reaches
-nothing inside. The request still names the host (the Host header), and TLS still checks the
-certificate against it.
+Two guards that `requests` alone does not give:
+- The connection goes to the address vetted beforehand (`image_urls.public_address`), not to
+  whatever the URL's host name resolves to a moment later: a name that turns private between
+  the check and the request (DNS rebinding) reaches nothing inside. The request still names the
+  host (the Host header), and TLS still checks the certificate against it.
+- The answer's status line and headers must have come within `headers_within` seconds. A socket
+  timeout bounds each read only, so a server sending its headers a byte at a time could
+  otherwise hold a worker until the task's own timeout. (Callers bound the body themselves.)
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
-class _PinnedAdapter(HTTPAdapter):
-    def __init__(self, address: str) -> None:
+class _Cutter:
+    """Shuts the request's sockets down when its time is up, unless the answer came first."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._settled = False
+        self.cut = False
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self.sockets.append(sock)
+
+    def time_up(self) -> None:
+        with self._lock:
+            if self._settled:
+                return
+            self.cut = True
+            for sock in self.sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # closed already
+
+    def settle(self) -> bool:
+        """No cut after this; returns whether one came first."""
+        with self._lock:
+            self._settled = True
+            return self.cut
+
+
+def _watched(pool_class: type[HTTPConnectionPool], cutter: _Cutter) -> type[HTTPConnectionPool]:
+    """`pool_class`, its connections' sockets handed to `cutter` as they are opened."""
+    connection_class: Any = pool_class.ConnectionCls
+
+    class Connection(connection_class):
+        def _new_conn(self) -> socket.socket:
+            sock: socket.socket = super()._new_conn()
+            cutter.add(sock)
+            return sock
+
+    return type(pool_class.__name__, (pool_class,), {"ConnectionCls": Connection})
+
+
+class _Adapter(HTTPAdapter):
+    def __init__(self, address: str | None, cutter: _Cutter) -> None:
         self._address = address
+        self._cutter = cutter
         super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _watched(HTTPConnectionPool, self._cutter),
+            "https": _watched(HTTPSConnectionPool, self._cutter),
+        }
 
     def get_connection_with_tls_context(
         self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
     ) -> Any:
+        if self._address is None:
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
         # Never through a proxy: the request must reach the vetted address itself.
         host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
         name = host_params["host"]
@@ -34,19 +95,41 @@ class _PinnedAdapter(HTTPAdapter):
         )
 
 
-def request(method: str, url: str, *, address: str | None, **kwargs: Any) -> requests.Response:
+def request(
+    method: str, url: str, *, address: str | None, headers_within: float, **kwargs: Any
+) -> requests.Response:
     """`requests.request`, connecting to `address` when given (else by the URL's host name,
-    for addresses that need no vetting: the simulator, private URLs allowed in development)."""
-    if address is None:
-        return requests.request(method, url, **kwargs)
-    parts = urlsplit(url)
+    for addresses that need no vetting: the simulator, private URLs allowed in development),
+    and giving up (`requests.ConnectionError`) when the answer's headers have not all come
+    within `headers_within` seconds."""
+    cutter = _Cutter()
     session = requests.Session()
-    session.trust_env = False  # no proxy from the environment: straight to the address
-    # The CA bundle the environment names still applies, as it would to any other request.
-    session.verify = (
-        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    )
-    session.mount(f"{parts.scheme}://", _PinnedAdapter(address))
-    headers = {**kwargs.pop("headers", {}), "Host": parts.netloc}  # the name, not the address
-    # Not closed here: a streamed response still reads through the session's connection.
-    return session.request(method, url, headers=headers, **kwargs)
+    adapter = _Adapter(address, cutter)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    headers = dict(kwargs.pop("headers", None) or {})
+    if address is not None:
+        session.trust_env = False  # no proxy from the environment: straight to the address
+        # The CA bundle the environment names still applies, as to any other request.
+        session.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+        headers["Host"] = urlsplit(url).netloc  # the name, not the address
+    timer = threading.Timer(headers_within, cutter.time_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        # Not closed here: a streamed response still reads through the session's connection.
+        response = session.request(method, url, headers=headers, **kwargs)
+    except requests.RequestException as exc:
+        if cutter.settle():
+            raise requests.ConnectionError(
+                f"no answer within {headers_within:g} s (cut off)"
+            ) from exc
+        raise
+    finally:
+        timer.cancel()
+    if cutter.settle():  # cut as the headers came: the body is gone with the connection
+        response.close()
+        raise requests.ConnectionError(f"no answer within {headers_within:g} s (cut off)")
+    return response

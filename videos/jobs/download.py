@@ -154,7 +154,13 @@ def _open_following_redirects(url: str, *, timeout: tuple[float, float]) -> requ
             except NotPublic as exc:
                 raise ResultRejected(f"{exc} ({'a redirect' if hop else 'as given'})") from exc
         response = outbound.request(
-            "GET", url, address=address, stream=True, timeout=timeout, allow_redirects=False
+            "GET",
+            url,
+            address=address,
+            headers_within=sum(timeout),  # what one request is allowed, trickled or not
+            stream=True,
+            timeout=timeout,
+            allow_redirects=False,
         )
         if not response.is_redirect:
             return response

@@ -155,6 +155,7 @@ def delivery_send(delivery_id: int, held_until: datetime.datetime | None = None)
                 "POST",
                 endpoint.url,
                 address=address,
+                headers_within=settings.WEBHOOK_TIMEOUT_SECONDS,
                 data=body.encode(),
                 headers=headers,
                 timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
