@@ -9,11 +9,14 @@ import datetime
 import json
 import time
 from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
 from django.core import mail
 from django.db import transaction
+from django.http import HttpResponse
 from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -78,6 +81,38 @@ def test_a_succeeded_job_is_delivered_signed_with_the_job_and_a_clip_link(
     assert received.headers["webhook-id"] == delivery.message_id
     with pytest.raises(WebhookVerificationError):  # another secret does not verify it
         Webhook("whsec_" + "A" * 43 + "=").verify(received.body, received.headers)
+
+
+def readme_receiver() -> str:
+    """The receiver the README shows (the code block after "A receiver checks a delivery")."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    after = readme.split("A receiver checks a delivery", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_receiver_takes_a_real_delivery_and_refuses_a_changed_one(
+    project, endpoint, receiver
+):
+    published: list[tuple[str, str]] = []
+    scope = {
+        "SECRET": endpoint.plain_secret,
+        "publish": lambda job_id, clip_url: published.append((job_id, clip_url)),
+        "HttpResponse": HttpResponse,
+    }
+    exec(readme_receiver(), scope)
+    job = retrieving_job(project)
+    transition(job, to=JobState.SUCCEEDED, party=Party.WORKER, reason="Stored.")
+    [received] = receiver.requests
+
+    def sent(body: bytes) -> int:
+        request = SimpleNamespace(body=body, headers=received.headers)
+        return scope["reelforge_hook"](request).status_code
+
+    assert sent(received.body) == 204
+    [(job_id, clip_url)] = published
+    assert job_id == str(job.pk) and clip_url.startswith("http")
+    assert sent(received.body.replace(b"succeeded", b"failed")) == 400
+    assert len(published) == 1
 
 
 def test_events_the_endpoint_did_not_ask_for_are_not_sent(project, endpoint, receiver):
