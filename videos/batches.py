@@ -94,6 +94,8 @@ class BatchPlan:
     duration: int | None
     aspect_ratio: str
     sound: bool | None
+    negative_prompt: str = ""
+    mode: str = ""
     problems: list[RowError] = field(default_factory=list)  # of the batch as a whole
     budget_refusal: str = ""
     balance_refusal: str = ""
@@ -195,16 +197,21 @@ def batch_plan(
     duration: int | None = None,
     aspect_ratio: str = "",
     sound: bool | None = None,
+    negative_prompt: str = "",
+    mode: str = "",
     images: Mapping[str, UploadedFile] | None = None,
 ) -> BatchPlan:
     """Check and price every row, and the whole against the budget and the balance; save
-    nothing. Image URLs are resolved here: call it outside any transaction."""
+    nothing. The shared options apply to rows that set none. Image URLs are resolved here:
+    call it outside any transaction."""
     plan = BatchPlan(
         prompt_version=prompt_version,
         rows=[],
         duration=duration,
         aspect_ratio=aspect_ratio,
         sound=sound,
+        negative_prompt=negative_prompt,
+        mode=mode,
     )
     if not rows:
         plan.problems.append(RowError(0, "rows", "The batch has no rows."))
@@ -239,8 +246,8 @@ def batch_plan(
             "image": image,
             "image_url": options.get("image_url", ""),
             # The project's provider judges these, as for a single job.
-            "negative_prompt": options.get("negative_prompt", ""),
-            "mode": options.get("mode", ""),
+            "negative_prompt": options.get("negative_prompt", negative_prompt),
+            "mode": options.get("mode", mode),
         }
         if not has_image:
             inputs["aspect_ratio"] = options.get("aspect_ratio") or aspect_ratio or None
@@ -279,6 +286,8 @@ def batch_create(
     duration: int | None = None,
     aspect_ratio: str = "",
     sound: bool | None = None,
+    negative_prompt: str = "",
+    mode: str = "",
     images: Mapping[str, UploadedFile] | None = None,
     wait_for_credits: bool = False,
 ) -> Batch:
@@ -290,6 +299,8 @@ def batch_create(
         duration=duration,
         aspect_ratio=aspect_ratio,
         sound=sound,
+        negative_prompt=negative_prompt,
+        mode=mode,
         images=images,
     )
     if plan.errors:
@@ -309,6 +320,8 @@ def batch_create(
             duration=duration,
             aspect_ratio=aspect_ratio,
             sound=sound,
+            negative_prompt=negative_prompt,
+            mode=mode,
             created_by=by,
         )
         # The budget and balance are checked again under their locks (`jobs_queue`).

@@ -253,6 +253,9 @@ class Batch(models.Model):
     duration = models.PositiveSmallIntegerField(choices=Duration.choices, null=True, blank=True)
     aspect_ratio = models.CharField(max_length=5, choices=AspectRatio.choices, blank=True)
     sound = models.BooleanField(null=True, blank=True)
+    # For rows that set none; the project's provider judges them (the official Kling API only).
+    negative_prompt = models.TextField(max_length=2500, blank=True)
+    mode = models.CharField(max_length=3, choices=Mode.choices, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -168,3 +168,22 @@ def test_a_batch_is_followed_acted_on_and_exported(erin_api, bob_api, template):
 def test_prompts_list_their_variables(erin_api, template):
     prompt = erin_api.get(f"/api/v1/prompts/{template.prompt_id}/").json()
     assert prompt["variables"] == ["product", "city"]
+
+
+def test_a_batchs_shared_negative_prompt_and_mode_reach_its_jobs_on_the_kling_api(
+    erin_api, template
+):
+    shared = {"negative_prompt": "no people", "mode": "pro"}
+    refused = erin_api.post(BATCHES, body(template, **shared), format="json")
+    assert refused.status_code == 400  # kie.ai takes neither
+    assert set(errors(refused)) == {
+        f"rows.{row}.{column}" for row in (1, 2) for column in ("negative_prompt", "mode")
+    }
+
+    services.project_update(project=template.prompt.project, provider="kling")
+    response = erin_api.post(BATCHES, body(template, **shared), format="json")
+    assert response.status_code == 201, response.json()
+    assert (response.json()["negative_prompt"], response.json()["mode"]) == ("no people", "pro")
+    jobs = GenerationJob.objects.filter(batch_id=response.json()["id"])
+    assert {(job.negative_prompt, job.mode) for job in jobs} == {("no people", "pro")}
+    assert "mode" in errors(erin_api.post(BATCHES, body(template, mode="max"), format="json"))

@@ -68,6 +68,30 @@ def test_rows_set_a_negative_prompt_and_a_mode_where_the_provider_takes_them(tem
     assert (second.negative_prompt, second.mode) == ("", "")
 
 
+def test_a_shared_negative_prompt_and_mode_apply_to_rows_that_set_none(template, alice):
+    shared = {"negative_prompt": "no people", "mode": "pro"}
+    rows = [
+        {"product": "teapot", "city": "Oslo", "negative_prompt": "no text", "mode": "std"},
+        {"product": "kettle", "city": "Rome"},
+    ]
+    refused = batch_plan(prompt_version=template, rows=rows, **shared)
+    assert {(error.row, error.column) for error in refused.errors} == {
+        (row, column) for row in (1, 2) for column in ("negative_prompt", "mode")
+    }  # kie.ai takes neither, shared or not
+
+    project = template.prompt.project
+    project.provider = "kling"
+    project.save(update_fields=["provider"])
+    template.refresh_from_db()
+    batch = batch_create(by=alice, prompt_version=template, rows=rows, **shared)
+    assert (batch.negative_prompt, batch.mode) == ("no people", "pro")
+    jobs = batch.jobs.order_by("batch_row")
+    assert [(job.negative_prompt, job.mode) for job in jobs] == [
+        ("no text", "std"),
+        ("no people", "pro"),
+    ]
+
+
 def test_every_rows_errors_name_the_row_and_the_column(template):
     plan = batch_plan(
         prompt_version=template,

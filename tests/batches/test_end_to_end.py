@@ -103,3 +103,30 @@ def test_the_command_refuses_a_bad_csv_and_queues_nothing(platform, template, pr
         )
     assert "(row 1, city): The prompt has no variable {city}." in out.getvalue()
     assert not GenerationJob.objects.exists()
+
+
+def test_the_command_gives_a_kling_batch_its_negative_prompt_and_mode(
+    platform, template, project, tmp_path
+):
+    from videos import services
+
+    services.project_update(project=project, provider="kling")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("product\nteapot\nkettle\n")
+    call_command(
+        "generate_batch",
+        str(rows),
+        "--project",
+        str(project.pk),
+        "--prompt-version",
+        str(template.pk),
+        "--negative-prompt",
+        "no people",
+        "--mode",
+        "pro",
+        "--yes",
+        stdout=io.StringIO(),
+    )
+    jobs = GenerationJob.objects.all()
+    assert {(job.negative_prompt, job.mode) for job in jobs} == {("no people", "pro")}
+    assert jobs.count() == 2

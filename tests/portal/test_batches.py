@@ -117,3 +117,19 @@ def test_rows_can_animate_uploaded_images_named_in_an_image_column(signed_in, wo
         "",
     )
     assert (second.kind, second.aspect_ratio) == ("text_to_video", "16:9")
+
+
+def test_the_batch_form_offers_a_negative_prompt_and_mode_only_on_the_kling_api(
+    signed_in, world, template
+):
+    client = signed_in(world.erin)
+    project = world.alpha.project
+    url = reverse("portal:batch-new", args=[project.pk])
+    assert 'name="negative_prompt"' not in client.get(url).content.decode()  # kie.ai
+
+    services.project_update(project=project, provider="kling")
+    assert 'name="negative_prompt"' in client.get(url).content.decode()
+    client.post(url, form(template, negative_prompt="no people", mode="pro", action="queue"))
+    batch = Batch.objects.get()
+    assert (batch.negative_prompt, batch.mode) == ("no people", "pro")
+    assert {(job.negative_prompt, job.mode) for job in batch.jobs.all()} == {("no people", "pro")}

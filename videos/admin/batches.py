@@ -33,6 +33,8 @@ class BatchAdmin(TeamScopedAdmin, admin.ModelAdmin):
         "duration",
         "aspect_ratio",
         "sound",
+        "negative_prompt",
+        "mode",
         "created_by",
         "created",
         "progress",

@@ -30,7 +30,8 @@ from videos.api.permissions import found, require_role
 from videos.api.serializers import MONEY, OptionalBooleanField, TeamObjectField, choice
 from videos.batches import BatchInvalid, BatchPlan
 from videos.clip_links import clip_link
-from videos.models import AspectRatio, Batch, Duration, Role
+from videos.models import AspectRatio, Batch, Duration, Mode, Role
+from videos.providers.base import NEGATIVE_PROMPT_MAX_CHARS
 from videos.zips import zip_stream
 
 # The rows' CSV may be large; the rest of a form is small.
@@ -54,11 +55,26 @@ class TemplateBatchInputSerializer(serializers.Serializer):
         AspectRatio, required=False, help_text="For text-to-video rows that name none."
     )
     sound = OptionalBooleanField(required=False, help_text="For rows that name none.")
+    negative_prompt = serializers.CharField(
+        max_length=NEGATIVE_PROMPT_MAX_CHARS,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="For rows that name none: what the clips must not show. Projects on the "
+        "official Kling API only.",
+    )
+    mode = choice(
+        Mode,
+        required=False,
+        help_text="For rows that name none: std (720p) or pro (1080p). Projects on the official "
+        "Kling API only.",
+    )
     rows = serializers.ListField(
         child=serializers.DictField(),
         required=False,
         help_text="One object a clip: the template's variables, and optionally `duration`, "
-        "`aspect_ratio`, `sound` and `image_url` (which makes the row image to video).",
+        "`aspect_ratio`, `sound`, `negative_prompt`, `mode` and `image_url` (which makes the "
+        "row image to video).",
     )
     file = serializers.FileField(
         required=False,
@@ -88,6 +104,8 @@ def _plan_arguments(data: dict[str, Any]) -> dict[str, Any]:
         "duration": data.get("duration"),
         "aspect_ratio": data.get("aspect_ratio") or "",
         "sound": data.get("sound"),
+        "negative_prompt": data.get("negative_prompt") or "",
+        "mode": data.get("mode") or "",
     }
 
 
@@ -141,6 +159,8 @@ class BatchSerializer(serializers.Serializer):
     duration = serializers.IntegerField(allow_null=True)
     aspect_ratio = serializers.CharField()
     sound = serializers.BooleanField(allow_null=True)
+    negative_prompt = serializers.CharField(help_text="Empty when none was given.")
+    mode = serializers.CharField(help_text="std or pro; empty for the provider's default.")
     rows = serializers.ListField(child=serializers.DictField())
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     created = serializers.DateTimeField()

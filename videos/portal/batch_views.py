@@ -15,9 +15,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from videos import batches, selectors
 from videos.jobs import BudgetExceeded, CreditsShort
-from videos.models import AspectRatio, Batch, Duration, Project, PromptVersion, Role
+from videos.models import AspectRatio, Batch, Duration, Mode, Project, PromptVersion, Role
 from videos.portal.seats import Seat, project_seat, seat_in, signed_in_user
 from videos.prompt_templates import variables_of
+from videos.providers import provider_class
+from videos.providers.base import NEGATIVE_PROMPT_MAX_CHARS, OPTION_REFUSALS
 
 CHOICE_DEFAULT: list[tuple[Any, str]] = [("", "Each row's, or the project's")]
 
@@ -67,9 +69,27 @@ class BatchForm(forms.Form):
         required=False,
         empty_value=None,
     )
+    # Offered only when the project's provider takes them (the official Kling API).
+    negative_prompt = forms.CharField(
+        label="Negative prompt",
+        max_length=NEGATIVE_PROMPT_MAX_CHARS,
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": NEGATIVE_PROMPT_MAX_CHARS}),
+        help_text="What the clips must not show, for rows that say nothing of it.",
+    )
+    mode = forms.ChoiceField(
+        label="Mode",
+        choices=[("", f"{Mode.STANDARD.label}, the default"), (Mode.PRO.value, Mode.PRO.label)],
+        required=False,
+    )
 
-    def __init__(self, *args: Any, versions: list[PromptVersion], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, versions: list[PromptVersion], project: Project, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        for name in OPTION_REFUSALS.keys() - provider_class(project.provider).job_options:
+            del self.fields[name]
         self.versions = {version.pk: version for version in versions}
         self.fields["prompt_version"].choices = [  # type: ignore[attr-defined]
             (
@@ -106,6 +126,8 @@ class BatchForm(forms.Form):
             "duration": data.get("duration"),
             "aspect_ratio": data.get("aspect_ratio") or "",
             "sound": data.get("sound"),
+            "negative_prompt": data.get("negative_prompt", ""),
+            "mode": data.get("mode", ""),
             "images": {image.name: image for image in request.FILES.getlist("images")},
         }
 
@@ -127,7 +149,11 @@ def batch_new(request: HttpRequest, project_id: int) -> HttpResponse:
     versions = _versions(project)
     initial = {"prompt_version": request.GET.get("prompt_version")}
     form = BatchForm(
-        request.POST or None, request.FILES or None, versions=versions, initial=initial
+        request.POST or None,
+        request.FILES or None,
+        versions=versions,
+        project=project,
+        initial=initial,
     )
     plan = None
     if request.method == "POST" and form.is_valid():

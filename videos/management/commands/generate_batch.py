@@ -33,6 +33,12 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=int, choices=[5, 10])
         parser.add_argument("--aspect-ratio", choices=["16:9", "9:16", "1:1"], default="")
         parser.add_argument("--sound", choices=sorted(SOUND))
+        parser.add_argument(
+            "--negative-prompt", default="", help="Official Kling API projects only."
+        )
+        parser.add_argument(
+            "--mode", choices=["std", "pro"], default="", help="Official Kling API projects only."
+        )
         parser.add_argument("--user", help="Whose batch it is (a username); default: nobody's.")
         parser.add_argument("--yes", action="store_true", help="Queue without asking.")
         parser.add_argument("--wait", action="store_true", help="Follow it until it ends.")
@@ -53,6 +59,8 @@ class Command(BaseCommand):
             "duration": options["duration"],
             "aspect_ratio": options["aspect_ratio"],
             "sound": SOUND.get(options["sound"] or ""),
+            "negative_prompt": options["negative_prompt"],
+            "mode": options["mode"],
         }
         plan = batches.batch_plan(**arguments)
         self._show(console, plan)
