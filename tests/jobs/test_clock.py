@@ -212,3 +212,30 @@ def test_submissions_paused_for_credits_go_again_at_the_first_tick_after_credits
     assert jobs.tick().resumed == 1
     assert not account.get().is_paused
     platform.wait_for(job)
+
+
+def test_queued_jobs_are_handed_over_no_faster_than_the_workers_take_them(
+    platform, project, monkeypatch
+):
+    """A thousand queued jobs are not all put in the broker at once: a callback's task would
+    wait behind them. Only what MAX_BACKLOG leaves room for goes."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    gate.pause("kie", code="maintenance", reason="Held while the jobs are made.")
+    for _ in range(5):
+        create(project)
+    gate.resume("kie")
+    handed: list[Any] = []
+    monkeypatch.setattr(clock, "enqueue_submit", handed.append)
+    monkeypatch.setattr(clock, "MAX_BACKLOG", 3)
+    monkeypatch.setattr(Conf, "SYNC", False)  # tasks wait in the broker, as in a cluster
+    broker = get_broker()
+    broker.purge_queue()
+    broker.enqueue("a task no worker has taken yet")
+    try:
+        assert clock.submissions_dispatch() == 2  # room for 3, and 1 waits already
+    finally:
+        broker.purge_queue()
+    assert clock.submissions_dispatch() == 3  # the rest, once the workers took theirs
+    assert len(handed) == 5

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,12 +54,13 @@ def tick(*, now: datetime.datetime | None = None) -> Tick:
     webhook deliveries due for their next try; and let submissions go again where credits
     came back. Returns how many of each."""
     now = now or timezone.now()
-    if backlog_full():
+    room = backlog_room()
+    if not room:
         return Tick(submitted=0, polled=0, retrieving=0)
     resumed = paused_for_credits_recheck(now=now)
     return Tick(
         resumed=resumed,
-        submitted=submissions_dispatch(now=now, backlog_checked=True),
+        submitted=submissions_dispatch(now=now, room=room),
         polled=jobs_poll_due(now=now),
         retrieving=retrievals_dispatch(now=now),
         submissions_recovered=stale_submissions_dispatch(now=now),
@@ -92,17 +94,19 @@ def paused_for_credits_recheck(*, now: datetime.datetime) -> int:
 
 # Tasks waiting in the broker beyond which nothing more is handed over. A step that waits
 # longer than its lease is handed over a second time; under a backlog that would feed itself.
-MAX_BACKLOG = 200
+# Kept short, too, because a callback's task queues behind whatever waits: a thousand queued
+# jobs are handed over as the workers take them, not all at once.
+MAX_BACKLOG = 40
 
 
-def backlog_full() -> bool:
-    """Whether the workers have more waiting for them than they can take within a lease."""
+def backlog_room() -> int:
+    """How many more tasks may wait for the workers: MAX_BACKLOG less those waiting."""
     from django_q.brokers import get_broker
     from django_q.conf import Conf
 
     if Conf.SYNC:  # tasks run where they are handed over: nothing waits
-        return False
-    return int(get_broker().queue_size() or 0) >= MAX_BACKLOG
+        return sys.maxsize
+    return max(MAX_BACKLOG - int(get_broker().queue_size() or 0), 0)
 
 
 def _lease(now: datetime.datetime) -> datetime.datetime:
@@ -118,18 +122,18 @@ def queued_due(now: datetime.datetime) -> Q:
     )
 
 
-def submissions_dispatch(
-    *, now: datetime.datetime | None = None, backlog_checked: bool = False
-) -> int:
+def submissions_dispatch(*, now: datetime.datetime | None = None, room: int | None = None) -> int:
     """Hand the oldest due queued jobs to workers, as many as the rate limit and the in-flight
     cap leave room for (less those already handed over), so a held job goes as soon as its slot
-    opens and no worker is woken only to be told to wait. Returns how many were handed over.
+    opens and no worker is woken only to be told to wait; and no more than the broker's `room`
+    (`backlog_room()` unless given). Returns how many were handed over.
 
     The slot itself is still claimed by `gate.claim_submission_slot` under the account's lock:
     this only keeps the number of hopeless attempts small.
     """
     now = now or timezone.now()
-    if not backlog_checked and backlog_full():
+    room = backlog_room() if room is None else room
+    if room <= 0:
         return 0
     providers = (
         GenerationJob.objects.filter(queued_due(now))
@@ -155,7 +159,9 @@ def submissions_dispatch(
         due = (
             GenerationJob.objects.filter(queued_due(now), provider=provider)
             .order_by("created")
-            .values_list("pk", "dispatched_at")[: max(slots.free - handed_over, 0)]
+            .values_list("pk", "dispatched_at")[
+                : max(min(slots.free - handed_over, room - handed), 0)
+            ]
         )
         handed += hand_over(
             GenerationJob,
