@@ -15,11 +15,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from videos import batches, selectors
 from videos.jobs import BudgetExceeded, CreditsShort
-from videos.models import AspectRatio, Batch, Duration, Mode, Project, PromptVersion, Role
+from videos.models import AspectRatio, Batch, Duration, Project, PromptVersion, Role
+from videos.portal.forms import drop_untaken_options, mode_field, negative_prompt_field
 from videos.portal.seats import Seat, project_seat, seat_in, signed_in_user
 from videos.prompt_templates import variables_of
-from videos.providers import provider_class
-from videos.providers.base import NEGATIVE_PROMPT_MAX_CHARS, OPTION_REFUSALS
 
 CHOICE_DEFAULT: list[tuple[Any, str]] = [("", "Each row's, or the project's")]
 
@@ -69,27 +68,16 @@ class BatchForm(forms.Form):
         required=False,
         empty_value=None,
     )
-    # Offered only when the project's provider takes them (the official Kling API).
-    negative_prompt = forms.CharField(
-        label="Negative prompt",
-        max_length=NEGATIVE_PROMPT_MAX_CHARS,
-        required=False,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 2, "maxlength": NEGATIVE_PROMPT_MAX_CHARS}),
-        help_text="What the clips must not show, for rows that say nothing of it.",
+    negative_prompt = negative_prompt_field(
+        "What the clips must not show, for rows that say nothing of it."
     )
-    mode = forms.ChoiceField(
-        label="Mode",
-        choices=[("", f"{Mode.STANDARD.label}, the default"), (Mode.PRO.value, Mode.PRO.label)],
-        required=False,
-    )
+    mode = mode_field()
 
     def __init__(
         self, *args: Any, versions: list[PromptVersion], project: Project, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        for name in OPTION_REFUSALS.keys() - provider_class(project.provider).job_options:
-            del self.fields[name]
+        drop_untaken_options(self, project)
         self.versions = {version.pk: version for version in versions}
         self.fields["prompt_version"].choices = [  # type: ignore[attr-defined]
             (

@@ -18,6 +18,32 @@ from videos.providers.base import IMAGE_MAX_BYTES, NEGATIVE_PROMPT_MAX_CHARS, OP
 IMAGE_TYPES = "image/jpeg,image/png,image/webp"
 
 
+# Job options only some providers take (the official Kling API): each form that offers them
+# drops the ones its project's provider does not (`drop_untaken_options`).
+def negative_prompt_field(help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label="Negative prompt",
+        max_length=NEGATIVE_PROMPT_MAX_CHARS,
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": NEGATIVE_PROMPT_MAX_CHARS}),
+        help_text=help_text,
+    )
+
+
+def mode_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label="Mode",
+        choices=[("", f"{Mode.STANDARD.label}, the default"), (Mode.PRO.value, Mode.PRO.label)],
+        required=False,
+    )
+
+
+def drop_untaken_options(form: forms.Form, project: Project) -> None:
+    for name in OPTION_REFUSALS.keys() - provider_class(project.provider).job_options:
+        del form.fields[name]
+
+
 class SignInForm(ThrottledSignIn):
     """Django's sign-in, with failed attempts counted like the admin's (one throttle)."""
 
@@ -54,20 +80,8 @@ class ClipForm(forms.Form):
         help_text="Text to video only: an image keeps its own shape.",
     )
     sound = forms.BooleanField(label="Sound", required=False)
-    # Offered only when the project's provider takes them (the official Kling API).
-    negative_prompt = forms.CharField(
-        label="Negative prompt",
-        max_length=NEGATIVE_PROMPT_MAX_CHARS,
-        required=False,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 2, "maxlength": NEGATIVE_PROMPT_MAX_CHARS}),
-        help_text="What the clip must not show.",
-    )
-    mode = forms.ChoiceField(
-        label="Mode",
-        choices=[("", f"{Mode.STANDARD.label}, the default"), (Mode.PRO.value, Mode.PRO.label)],
-        required=False,
-    )
+    negative_prompt = negative_prompt_field("What the clip must not show.")
+    mode = mode_field()
     image = forms.FileField(
         label="Image",
         required=False,
@@ -91,8 +105,7 @@ class ClipForm(forms.Form):
         self.fields["request_id"].initial = uuid.uuid4().hex
         for name in ("prompt", "image"):
             self.fields[name].widget.attrs["aria-describedby"] = f"id_{name}_help"
-        for name in OPTION_REFUSALS.keys() - provider_class(project.provider).job_options:
-            del self.fields[name]
+        drop_untaken_options(self, project)
 
     def inputs(self, prompt_version: Any) -> dict[str, Any]:
         """`job_prepare`'s arguments (see `videos.jobs.JOB_INPUTS`) from the cleaned form."""
