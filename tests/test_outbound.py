@@ -95,6 +95,13 @@ def test_a_request_goes_to_the_checked_address_naming_the_host(rebinding):
     assert public.hosts == inside.hosts == [f"{HOST}:{port}"]  # one each: the check held
 
 
+def test_an_international_host_name_is_sent_in_its_ascii_form(rebinding):
+    port, public, _ = rebinding
+    url = f"http://bücher.example:{port}/file"
+    assert outbound.request("GET", url, address=PUBLIC, headers_within=5, timeout=5).ok
+    assert public.hosts == [f"xn--bcher-kva.example:{port}"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_webhook_delivery_reaches_the_checked_address_only(rebinding, project):
     port, public, inside = rebinding
@@ -121,9 +128,9 @@ def test_a_result_download_reaches_the_checked_address_only(rebinding, tmp_path)
 
 
 @pytest.fixture
-def tls_server(monkeypatch) -> Iterator[int]:
-    """An HTTPS server on the public address with a certificate for HOST, from a CA that the
-    environment's bundle names (as an operator's REQUESTS_CA_BUNDLE would)."""
+def tls_context(monkeypatch) -> Iterator[Any]:
+    """A server-side TLS context with a certificate for HOST, from a CA that the environment's
+    bundle names (as an operator's REQUESTS_CA_BUNDLE would)."""
     import ssl
 
     import trustme
@@ -131,11 +138,17 @@ def tls_server(monkeypatch) -> Iterator[int]:
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert(HOST).configure_cert(context)
-    httpd = serve(PUBLIC, 0, Server(b"public answer"))
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     with ca.cert_pem.tempfile() as bundle:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)
-        yield httpd.server_port
+        yield context
+
+
+@pytest.fixture
+def tls_server(tls_context) -> Iterator[int]:
+    """An HTTPS server on the public address, for HOST."""
+    httpd = serve(PUBLIC, 0, Server(b"public answer"))
+    httpd.socket = tls_context.wrap_socket(httpd.socket, server_side=True)
+    yield httpd.server_port
     httpd.shutdown()
     httpd.server_close()
 
@@ -158,45 +171,63 @@ def test_tls_to_the_checked_address_verifies_the_certificate_against_the_host_na
 
 
 @pytest.fixture
-def slow_headers() -> Iterator[str]:
-    """A server that sends its status line and headers a byte every 0.2 s (about 8 s in all),
-    each byte well within any socket timeout."""
-    listener = socket.create_server(("127.0.0.1", 0))
+def slow_headers() -> Iterator[Any]:
+    """Start a server on 127.0.0.1 that sends its status line and headers a byte every 0.2 s
+    (about 8 s in all), each byte well within any socket timeout; over TLS with a context.
+    Returns its port."""
     stop = threading.Event()
+    listeners: list[socket.socket] = []
 
-    def answer(connection: socket.socket) -> None:
-        with connection:
-            connection.recv(65536)
-            for byte in (
-                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: " + b"x" * 20 + b"\r\n\r\nok"
-            ):
-                if stop.is_set():
-                    return
-                try:
+    def answer(connection: socket.socket, tls: Any) -> None:
+        try:
+            if tls is not None:
+                connection = tls.wrap_socket(connection, server_side=True)
+            with connection:
+                connection.recv(65536)
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: " + b"x" * 20
+                for byte in head + b"\r\n\r\nok":
+                    if stop.is_set():
+                        return
                     connection.sendall(bytes([byte]))
+                    time.sleep(0.2)
+        except OSError:
+            return  # the client hung up
+
+    def start(tls: Any = None) -> int:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+
+        def serve_forever() -> None:
+            while not stop.is_set():
+                try:
+                    connection, _ = listener.accept()
                 except OSError:
-                    return  # the client hung up
-                time.sleep(0.2)
+                    return
+                threading.Thread(target=answer, args=(connection, tls), daemon=True).start()
 
-    def serve_forever() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=answer, args=(connection,), daemon=True).start()
+        threading.Thread(target=serve_forever, daemon=True).start()
+        return listener.getsockname()[1]
 
-    threading.Thread(target=serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    yield start
     stop.set()
-    listener.close()
+    for listener in listeners:
+        listener.close()
 
 
 def test_headers_that_do_not_all_come_in_time_are_cut_off(slow_headers):
+    url = f"http://127.0.0.1:{slow_headers()}/"
     started = time.monotonic()
     with pytest.raises(requests.ConnectionError, match="no answer within 1 s"):
-        outbound.request("GET", slow_headers, address=None, headers_within=1, timeout=5)
+        outbound.request("GET", url, address=None, headers_within=1, timeout=5)
     assert time.monotonic() - started < 4  # not the 8 s the server would take
+
+
+def test_headers_over_tls_are_cut_off_too(slow_headers, tls_context):
+    url = f"https://{HOST}:{slow_headers(tls_context)}/"
+    started = time.monotonic()
+    with pytest.raises(requests.ConnectionError, match="no answer within 1 s"):
+        outbound.request("GET", url, address="127.0.0.1", headers_within=1, timeout=5)
+    assert time.monotonic() - started < 4
 
 
 @pytest.mark.django_db(transaction=True)
@@ -204,7 +235,8 @@ def test_a_webhook_receiver_trickling_its_headers_is_cut_off_and_the_try_recorde
     slow_headers, project, settings
 ):
     settings.WEBHOOK_TIMEOUT_SECONDS = 1
-    webhook_create(project=project, url=slow_headers, events=[WebhookEvent.JOB_FAILED], by=None)
+    url = f"http://127.0.0.1:{slow_headers()}/"
+    webhook_create(project=project, url=url, events=[WebhookEvent.JOB_FAILED], by=None)
     job = make_job(project, state=JobState.GENERATING)
     started = time.monotonic()
     transition(job, to=JobState.FAILED, party=Party.PROVIDER, reason="Refused.")

@@ -33,8 +33,11 @@ class _Cutter:
         self.cut = False
 
     def add(self, sock: socket.socket) -> None:
+        # A duplicate: TLS wraps the original and detaches it, but shutting the duplicate down
+        # still ends the one connection both name.
         with self._lock:
-            self.sockets.append(sock)
+            if not self._settled:
+                self.sockets.append(sock.dup())
 
     def time_up(self) -> None:
         with self._lock:
@@ -51,6 +54,9 @@ class _Cutter:
         """No cut after this; returns whether one came first."""
         with self._lock:
             self._settled = True
+            for sock in self.sockets:
+                sock.close()  # the duplicate only: the connection stays open for the body
+            self.sockets = []
             return self.cut
 
 
@@ -79,6 +85,11 @@ class _Adapter(HTTPAdapter):
             "http": _watched(HTTPConnectionPool, self._cutter),
             "https": _watched(HTTPSConnectionPool, self._cutter),
         }
+
+    def add_headers(self, request: Any, **kwargs: Any) -> None:
+        if self._address is not None:
+            # The name, not the address; from the prepared URL, whose host is ASCII (IDNA).
+            request.headers["Host"] = urlsplit(request.url).netloc
 
     def get_connection_with_tls_context(
         self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
@@ -114,7 +125,6 @@ def request(
         session.verify = (
             os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         )
-        headers["Host"] = urlsplit(url).netloc  # the name, not the address
     timer = threading.Timer(headers_within, cutter.time_up)
     timer.daemon = True
     timer.start()

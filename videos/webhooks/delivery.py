@@ -165,7 +165,8 @@ def delivery_send(delivery_id: int, held_until: datetime.datetime | None = None)
             status = response.status_code
             answer = _answer_start(response, until=started + settings.WEBHOOK_TIMEOUT_SECONDS)
             response.close()
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        # ValueError: a URL that cannot be sent as given (http.client refuses it).
+        except (requests.RequestException, urllib3.exceptions.HTTPError, ValueError) as exc:
             error = type(exc).__name__
     elapsed = int((time.monotonic() - started) * 1000)
     return _record(delivery, status=status, answer=answer, error=error, elapsed_ms=elapsed)
