@@ -27,6 +27,10 @@ def retrieve_job(job_id: str) -> None:
     jobs.job_retrieve(job_id)
 
 
+def recheck_credits(provider: str) -> bool:
+    return jobs.submissions_resume_if_credits_returned(provider)
+
+
 def recover_submission(job_id: str) -> str:
     return jobs.submission_recover(job_id)
 

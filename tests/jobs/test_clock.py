@@ -202,14 +202,14 @@ def test_submissions_paused_for_credits_go_again_at_the_first_tick_after_credits
         return sim.stats()["requests"].get("credit", 0)
 
     reads = balance_read_long_ago()
-    assert jobs.tick().resumed == 0  # read again: still short
-    assert jobs.tick().resumed == 0  # and not read again at once
+    assert jobs.tick().credits_rechecks == 1  # read again (the task runs here): still short
+    assert jobs.tick().credits_rechecks == 0  # and not read again at once
     assert sim.stats()["requests"]["credit"] == reads + 1
     assert account.get().is_paused
 
     sim.set_credits(100_000)
     balance_read_long_ago()
-    assert jobs.tick().resumed == 1
+    assert jobs.tick().credits_rechecks == 1
     assert not account.get().is_paused
     platform.wait_for(job)
 

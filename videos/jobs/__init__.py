@@ -41,7 +41,12 @@ from videos.jobs.outcome import (
 from videos.jobs.recovery import submission_recover, sweep
 from videos.jobs.retrieve import job_retrieve
 from videos.jobs.states import note, transition
-from videos.jobs.submit import job_submit, submissions_pause, submissions_resume
+from videos.jobs.submit import (
+    job_submit,
+    submissions_pause,
+    submissions_resume,
+    submissions_resume_if_credits_returned,
+)
 
 __all__ = [
     "BudgetExceeded",
@@ -74,6 +79,7 @@ __all__ = [
     "submission_recover",
     "submissions_pause",
     "submissions_resume",
+    "submissions_resume_if_credits_returned",
     "sweep",
     "tick",
     "transition",

@@ -24,6 +24,7 @@ from django.utils import timezone
 from videos.handover import hand_over
 from videos.jobs import gate
 from videos.jobs.enqueue import (
+    enqueue_credits_recheck,
     enqueue_poll,
     enqueue_recover_submission,
     enqueue_retrieve,
@@ -45,7 +46,7 @@ class Tick:
     retrieving: int
     submissions_recovered: int = 0
     webhooks: int = 0
-    resumed: int = 0  # providers whose submissions went again: credits came back
+    credits_rechecks: int = 0  # balances of accounts paused for credits, handed to be read
 
 
 def tick(*, now: datetime.datetime | None = None) -> Tick:
@@ -57,39 +58,37 @@ def tick(*, now: datetime.datetime | None = None) -> Tick:
     room = backlog_room()
     if not room:
         return Tick(submitted=0, polled=0, retrieving=0)
-    resumed = paused_for_credits_recheck(now=now)
     return Tick(
-        resumed=resumed,
         submitted=submissions_dispatch(now=now, room=room),
         polled=jobs_poll_due(now=now),
         retrieving=retrievals_dispatch(now=now),
         submissions_recovered=stale_submissions_dispatch(now=now),
         webhooks=deliveries_dispatch(now=now),
+        credits_rechecks=credits_rechecks_dispatch(now=now),
     )
 
 
-def paused_for_credits_recheck(*, now: datetime.datetime) -> int:
-    """Read again the balance of each account paused for lack of credits once its last reading
-    is CREDITS_RECHECK_SECONDS old, and resume its submissions when it pays for a clip: credits
+def credits_rechecks_dispatch(*, now: datetime.datetime) -> int:
+    """Hand to a worker a new reading of the balance of each account paused for lack of
+    credits once its last reading is CREDITS_RECHECK_SECONDS old; the worker lets submissions
+    go again when it pays for a clip (`submissions_resume_if_credits_returned`), so credits
     bought are used within seconds, not at the next sweep. Each reading is claimed, so one
-    clock of all those running makes it. Returns how many accounts resumed."""
-    from videos.jobs.submit import submissions_resume  # which hands the held jobs to this clock
-
+    clock of all those running hands it over. Returns how many."""
     stale = now - datetime.timedelta(seconds=conf("CREDITS_RECHECK_SECONDS"))
     paused = ProviderAccount.objects.filter(
         Q(credits_checked_at__isnull=True) | Q(credits_checked_at__lte=stale),
         paused_at__isnull=False,
         pause_code__in=gate.CREDIT_PAUSE_CODES,
     )
-    resumed = 0
+    handed = 0
     for account in paused:
         claimed = ProviderAccount.objects.filter(
             pk=account.pk, credits_checked_at=account.credits_checked_at
         ).update(credits_checked_at=timezone.now())
-        if claimed and gate.credits_returned(account.provider):
-            submissions_resume(account.provider)
-            resumed += 1
-    return resumed
+        if claimed:
+            enqueue_credits_recheck(account.provider)
+            handed += 1
+    return handed
 
 
 # Tasks waiting in the broker beyond which nothing more is handed over. A step that waits
@@ -142,7 +141,9 @@ def submissions_dispatch(*, now: datetime.datetime | None = None, room: int | No
         .distinct()
     )
     handed = 0
-    for provider in list(providers):
+    waiting = list(providers)
+    share = -(-room // len(waiting)) if waiting else 0  # each provider its part of the room
+    for provider in waiting:
         slots = gate.free_slots(provider, now=now)
         if slots.free <= 0:
             # Say why they wait (written once: the rows that say so already are left alone).
@@ -160,7 +161,7 @@ def submissions_dispatch(*, now: datetime.datetime | None = None, room: int | No
             GenerationJob.objects.filter(queued_due(now), provider=provider)
             .order_by("created")
             .values_list("pk", "dispatched_at")[
-                : max(min(slots.free - handed_over, room - handed), 0)
+                : max(min(slots.free - handed_over, share, room - handed), 0)
             ]
         )
         handed += hand_over(

@@ -24,6 +24,10 @@ def enqueue_poll(job_id: Any, *, as_of: datetime.datetime) -> None:
     async_task("videos.tasks.poll_job", str(job_id), as_of.isoformat(), task_name=f"poll-{job_id}")
 
 
+def enqueue_credits_recheck(provider: str) -> None:
+    async_task("videos.tasks.recheck_credits", provider, task_name=f"recheck-credits-{provider}")
+
+
 def enqueue_recover_submission(job_id: Any) -> None:
     async_task(
         "videos.tasks.recover_submission", str(job_id), task_name=f"recover-submission-{job_id}"

@@ -280,6 +280,15 @@ def submissions_pause(provider: str, *, code: str, reason: str) -> None:
     gate.pause(provider, code=code, reason=reason)
 
 
+def submissions_resume_if_credits_returned(provider: str) -> bool:
+    """For an account paused for lack of credits: read its balance, and let submissions go
+    again when it pays for a clip. Returns whether they went."""
+    if gate.credits_returned(provider):
+        submissions_resume(provider)
+        return True
+    return False
+
+
 def submissions_resume(provider: str) -> None:
     """Let submissions go again and send what was held, as the free slots allow."""
     from videos.jobs.clock import submissions_dispatch  # the clock hands jobs to job_submit
