@@ -365,8 +365,11 @@ if AWS_STORAGE_BUCKET_NAME:
 _MEDIA_SOURCES = "'self' data: blob:"
 if AWS_STORAGE_BUCKET_NAME:
     _store = urlsplit(AWS_S3_ENDPOINT_URL) if AWS_S3_ENDPOINT_URL else None
+    # The endpoint, and its subdomains for virtual-host bucket names (bucket.endpoint).
     _MEDIA_SOURCES += (
-        f" {_store.scheme}://{_store.netloc}" if _store else " https://*.amazonaws.com"
+        f" {_store.scheme}://{_store.netloc} {_store.scheme}://*.{_store.netloc}"
+        if _store
+        else " https://*.amazonaws.com"
     )
 CONTENT_SECURITY_POLICY = env_str(
     "CONTENT_SECURITY_POLICY",
