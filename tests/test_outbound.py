@@ -88,9 +88,9 @@ def test_a_request_goes_to_the_checked_address_naming_the_host(rebinding):
     url = f"http://{HOST}:{port}/file"
     assert requests.get(url, timeout=5).content == b"inside secret"  # what rebinding does
 
-    address = image_urls.public_address(url, name="The URL")
-    assert address == PUBLIC
-    answer = outbound.request("GET", url, address=address, headers_within=5, timeout=5)
+    addresses = image_urls.public_addresses(url, name="The URL")
+    assert addresses == [PUBLIC]
+    answer = outbound.request("GET", url, addresses=addresses, headers_within=5, timeout=5)
     assert answer.content == b"public answer"
     assert public.hosts == inside.hosts == [f"{HOST}:{port}"]  # one each: the check held
 
@@ -98,8 +98,16 @@ def test_a_request_goes_to_the_checked_address_naming_the_host(rebinding):
 def test_an_international_host_name_is_sent_in_its_ascii_form(rebinding):
     port, public, _ = rebinding
     url = f"http://bücher.example:{port}/file"
-    assert outbound.request("GET", url, address=PUBLIC, headers_within=5, timeout=5).ok
+    assert outbound.request("GET", url, addresses=[PUBLIC], headers_within=5, timeout=5).ok
     assert public.hosts == [f"xn--bcher-kva.example:{port}"]
+
+
+def test_an_address_that_takes_no_connection_gives_way_to_the_next(rebinding):
+    port, public, _ = rebinding
+    url = f"http://{HOST}:{port}/file"
+    nobody = "127.0.0.3"  # nothing listens there: refused before anything is sent
+    answer = outbound.request("GET", url, addresses=[nobody, PUBLIC], headers_within=5, timeout=5)
+    assert answer.content == b"public answer" and len(public.hosts) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -156,14 +164,14 @@ def tls_server(tls_context) -> Iterator[int]:
 def test_tls_to_the_checked_address_verifies_the_certificate_against_the_host_name(tls_server):
     port = tls_server
     answer = outbound.request(
-        "GET", f"https://{HOST}:{port}/", address=PUBLIC, headers_within=5, timeout=5
+        "GET", f"https://{HOST}:{port}/", addresses=[PUBLIC], headers_within=5, timeout=5
     )
     assert answer.content == b"public answer"
 
     # The same server under a name its certificate does not carry is refused.
     with pytest.raises(requests.exceptions.SSLError):
         outbound.request(
-            "GET", f"https://other.example:{port}/", address=PUBLIC, headers_within=5, timeout=5
+            "GET", f"https://other.example:{port}/", addresses=[PUBLIC], headers_within=5, timeout=5
         )
 
 
@@ -218,7 +226,7 @@ def test_headers_that_do_not_all_come_in_time_are_cut_off(slow_headers):
     url = f"http://127.0.0.1:{slow_headers()}/"
     started = time.monotonic()
     with pytest.raises(requests.ConnectionError, match="no answer within 1 s"):
-        outbound.request("GET", url, address=None, headers_within=1, timeout=5)
+        outbound.request("GET", url, addresses=None, headers_within=1, timeout=5)
     assert time.monotonic() - started < 4  # not the 8 s the server would take
 
 
@@ -226,7 +234,7 @@ def test_headers_over_tls_are_cut_off_too(slow_headers, tls_context):
     url = f"https://{HOST}:{slow_headers(tls_context)}/"
     started = time.monotonic()
     with pytest.raises(requests.ConnectionError, match="no answer within 1 s"):
-        outbound.request("GET", url, address="127.0.0.1", headers_within=1, timeout=5)
+        outbound.request("GET", url, addresses=["127.0.0.1"], headers_within=1, timeout=5)
     assert time.monotonic() - started < 4
 
 

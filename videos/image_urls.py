@@ -6,7 +6,7 @@ provider's) must never be reachable that way. The host is resolved, within a tim
 every address it resolves to must be public: private, loopback, link-local, reserved and similar
 ranges are refused. `resolve_host` is the one seam that tests replace.
 
-What our workers fetch connects to the address vetted here (`public_address`, then
+What our workers fetch connects to the addresses vetted here (`public_addresses`, then
 `videos.outbound`), never to what the name resolves to a moment later.
 """
 
@@ -73,15 +73,16 @@ def public_url_problem(url: str, *, name: str) -> str | None:
     `name` starts each message ("The image URL", "The result URL").
     """
     try:
-        public_address(url, name=name)
+        public_addresses(url, name=name)
     except NotPublic as exc:
         return str(exc)
     return None
 
 
-def public_address(url: str, *, name: str) -> str:
-    """The public address to connect to for `url` (every address its host resolves to must be
-    public); raises NotPublic saying why not, its message starting with `name`."""
+def public_addresses(url: str, *, name: str) -> list[str]:
+    """The addresses to connect to for `url`, in the resolver's order (every address its host
+    resolves to must be public); raises NotPublic saying why not, its message starting with
+    `name`."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -111,4 +112,4 @@ def public_address(url: str, *, name: str) -> str:
             f"{name} must point to a public address; it resolves to a private, "
             "loopback, link-local or reserved one."
         )
-    return addresses[0]
+    return addresses

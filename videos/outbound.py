@@ -1,7 +1,7 @@
 """HTTP requests from the workers to addresses outside: webhook deliveries and result files.
 
 Two guards that `requests` alone does not give:
-- The connection goes to the address vetted beforehand (`image_urls.public_address`), not to
+- The connection goes to an address vetted beforehand (`image_urls.public_addresses`), not to
   whatever the URL's host name resolves to a moment later: a name that turns private between
   the check and the request (DNS rebinding) reaches nothing inside. The request still names the
   host (the Host header), and TLS still checks the certificate against it.
@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -107,18 +108,39 @@ class _Adapter(HTTPAdapter):
 
 
 def request(
+    method: str, url: str, *, addresses: list[str] | None, headers_within: float, **kwargs: Any
+) -> requests.Response:
+    """`requests.request`, connecting to the first of `addresses` that takes the connection
+    (else by the URL's host name, for addresses that need no vetting: the simulator, private
+    URLs allowed in development), and giving up (`requests.ConnectionError`) when the
+    answer's headers have not all come within `headers_within` seconds."""
+    if not addresses:
+        return _request(method, url, address=None, headers_within=headers_within, **kwargs)
+    for address in addresses[:-1]:
+        try:
+            return _request(method, url, address=address, headers_within=headers_within, **kwargs)
+        except requests.RequestException as exc:
+            if not _not_connected(exc):
+                raise  # it may have reached the other side: not sent a second time
+    return _request(method, url, address=addresses[-1], headers_within=headers_within, **kwargs)
+
+
+def _not_connected(exc: requests.RequestException) -> bool:
+    """Whether the request failed before a connection was made: nothing was sent."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _request(
     method: str, url: str, *, address: str | None, headers_within: float, **kwargs: Any
 ) -> requests.Response:
-    """`requests.request`, connecting to `address` when given (else by the URL's host name,
-    for addresses that need no vetting: the simulator, private URLs allowed in development),
-    and giving up (`requests.ConnectionError`) when the answer's headers have not all come
-    within `headers_within` seconds."""
     cutter = _Cutter()
     session = requests.Session()
     adapter = _Adapter(address, cutter)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    headers = dict(kwargs.pop("headers", None) or {})
     if address is not None:
         session.trust_env = False  # no proxy from the environment: straight to the address
         # The CA bundle the environment names still applies, as to any other request.
@@ -130,7 +152,7 @@ def request(
     timer.start()
     try:
         # Not closed here: a streamed response still reads through the session's connection.
-        response = session.request(method, url, headers=headers, **kwargs)
+        response = session.request(method, url, **kwargs)
     except requests.RequestException as exc:
         if cutter.settle():
             raise requests.ConnectionError(

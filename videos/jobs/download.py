@@ -28,7 +28,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
 from videos import outbound
-from videos.image_urls import NotPublic, public_address
+from videos.image_urls import NotPublic, public_addresses
 from videos.models import Asset
 from videos.providers.base import ProviderError
 
@@ -147,16 +147,16 @@ def download(
 def _open_following_redirects(url: str, *, timeout: tuple[float, float]) -> requests.Response:
     conf = settings.PIPELINE
     for hop in range(conf["RESULT_MAX_REDIRECTS"] + 1):
-        address = None
+        addresses = None
         if hop or not conf["RESULT_ALLOW_PRIVATE_URLS"]:
             try:
-                address = public_address(url, name="The result URL")
+                addresses = public_addresses(url, name="The result URL")
             except NotPublic as exc:
                 raise ResultRejected(f"{exc} ({'a redirect' if hop else 'as given'})") from exc
         response = outbound.request(
             "GET",
             url,
-            address=address,
+            addresses=addresses,
             headers_within=sum(timeout),  # what one request is allowed, trickled or not
             stream=True,
             timeout=timeout,

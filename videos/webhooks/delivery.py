@@ -34,7 +34,7 @@ from videos.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from videos.webhooks.endpoints import delivery_address
+from videos.webhooks.endpoints import delivery_addresses
 from videos.webhooks.events import event_record, hold_end
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def delivery_send(delivery_id: int, held_until: datetime.datetime | None = None)
     status, answer, error = None, "", ""
     started = time.monotonic()
     try:
-        address = delivery_address(endpoint.url)
+        addresses = delivery_addresses(endpoint.url)
     except NotPublic as exc:
         error = str(exc)
     else:
@@ -154,7 +154,7 @@ def delivery_send(delivery_id: int, held_until: datetime.datetime | None = None)
             response = outbound.request(
                 "POST",
                 endpoint.url,
-                address=address,
+                addresses=addresses,
                 headers_within=settings.WEBHOOK_TIMEOUT_SECONDS,
                 data=body.encode(),
                 headers=headers,

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from videos.image_urls import public_address, public_url_problem
+from videos.image_urls import public_addresses, public_url_problem
 from videos.models import Project, WebhookEndpoint, WebhookEvent
 
 if TYPE_CHECKING:
@@ -36,13 +36,13 @@ def url_problem(url: str) -> str | None:
     return public_url_problem(url, name="The webhook URL")
 
 
-def delivery_address(url: str) -> str | None:
-    """The vetted address to deliver to, checked again at each delivery (a name may point
+def delivery_addresses(url: str) -> list[str] | None:
+    """The vetted addresses to deliver to, checked again at each delivery (a name may point
     elsewhere than it did); None with WEBHOOKS_ALLOW_PRIVATE_URLS: connect by name. Raises
     `image_urls.NotPublic` when the URL may not be used."""
     if settings.WEBHOOKS_ALLOW_PRIVATE_URLS:
         return None
-    return public_address(url, name="The webhook URL")
+    return public_addresses(url, name="The webhook URL")
 
 
 def _check(url: str | None, events: list[str] | None) -> None:
