@@ -610,7 +610,9 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(
         WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
     )
-    message_id = models.CharField(max_length=40, unique=True)
+    # Its `webhook-id`: one message's, on every try and when it is sent again, so a receiver
+    # that keeps the ids it has handled can tell a message it already has.
+    message_id = models.CharField(max_length=40, db_index=True)
     event = models.CharField(max_length=40, choices=WebhookEvent.choices)
     payload = models.JSONField()
     status = models.CharField(

@@ -248,7 +248,11 @@ def test_a_delivery_can_be_sent_again_and_a_test_event_sent(project, endpoint, r
     transition(job, to=JobState.FAILED, party=Party.PROVIDER, reason="Refused.")
     first = WebhookDelivery.objects.get()
     again = sending.delivery_resend(first)
-    assert again.message_id != first.message_id
+    assert again.pk != first.pk and again.message_id == first.message_id
+    # The same message to the receiver, which can tell it has it already.
+    first_sent, resent = receiver.requests
+    assert resent.headers["webhook-id"] == first_sent.headers["webhook-id"] == first.message_id
+    assert json.loads(resent.body) == json.loads(first_sent.body)
     test = sending.send_test(endpoint)
     assert [json.loads(r.body)["type"] for r in receiver.requests] == [
         "job.failed",

@@ -233,7 +233,7 @@ class WebhookResendApi(ApiView):
         parameters=[id_parameter("webhook_id"), id_parameter("delivery_id")],
         request=None,
         responses={202: DeliverySerializer, **error_responses(403, 404)},
-        description="The same event again, as a new delivery (a new `webhook-id`).",
+        description="The same message again, with its `webhook-id`, as a new delivery.",
     )
     def post(self, request: AuthenticatedRequest, webhook_id: str, delivery_id: str) -> Response:
         endpoint = _endpoint(request, webhook_id)
