@@ -239,3 +239,22 @@ def test_queued_jobs_are_handed_over_no_faster_than_the_workers_take_them(
         broker.purge_queue()
     assert clock.submissions_dispatch() == 3  # the rest, once the workers took theirs
     assert len(handed) == 5
+
+
+def test_two_clocks_hand_a_paused_accounts_balance_reading_over_once(
+    platform, project, monkeypatch, settings
+):
+    settings.PIPELINE = {**settings.PIPELINE, "CREDITS_RECHECK_SECONDS": 15}
+    gate.pause("kie", code="402", reason="The provider account is out of credits.")
+    ProviderAccount.objects.filter(provider="kie").update(
+        credits_checked_at=timezone.now() - datetime.timedelta(minutes=5)
+    )
+    handed: list[str] = []
+    monkeypatch.setattr(clock, "enqueue_credits_recheck", handed.append)
+
+    due = later(1)
+    assert (clock.credits_rechecks_dispatch(now=due), clock.credits_rechecks_dispatch(now=due)) == (
+        1,
+        0,
+    )
+    assert handed == ["kie"]

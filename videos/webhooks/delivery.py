@@ -7,7 +7,6 @@ told, when a delivery has failed every try for a day with nothing delivered to i
 from __future__ import annotations
 
 import datetime
-import functools
 import json
 import logging
 import time
@@ -36,7 +35,7 @@ from videos.models import (
     WebhookEndpoint,
 )
 from videos.webhooks.endpoints import delivery_addresses
-from videos.webhooks.events import enqueue_delivery, event_record, hold_end
+from videos.webhooks.events import deliveries_add, event_record, hold_end
 
 logger = logging.getLogger(__name__)
 
@@ -276,15 +275,16 @@ def _disable(endpoint: WebhookEndpoint, *, since: datetime.datetime) -> None:
 def delivery_resend(delivery: WebhookDelivery) -> WebhookDelivery:
     """The same message again, sent at once: its `webhook-id` and event, as Standard Webhooks
     wants of a message sent again, in a new delivery with its own tries."""
-    held_until = hold_end(timezone.now())
-    again = WebhookDelivery.objects.create(
-        endpoint=delivery.endpoint,
-        message_id=delivery.message_id,
-        event=delivery.event,
-        payload=delivery.payload,
-        next_attempt_at=held_until,
+    [again] = deliveries_add(
+        [
+            WebhookDelivery(
+                endpoint=delivery.endpoint,
+                message_id=delivery.message_id,
+                event=delivery.event,
+                payload=delivery.payload,
+            )
+        ]
     )
-    transaction.on_commit(functools.partial(enqueue_delivery, again.pk, held_until=held_until))
     return again
 
 

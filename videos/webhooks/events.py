@@ -70,24 +70,32 @@ def event_record(
     if not endpoints:
         return []
     now = timezone.now()
-    # Claimed for the worker it is handed to once the change commits; if that hand-over is
-    # lost, the job clock hands it over again when the claim runs out.
-    held_until = hold_end(now)
-    deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(
-            endpoint=endpoint,
-            message_id=f"msg_{uuid.uuid4().hex}",
-            event=event,
-            payload={"type": event, "timestamp": now.isoformat(), "data": dict(data)},
-            next_attempt_at=held_until,
-        )
-        for endpoint in endpoints
+    return deliveries_add(
+        [
+            WebhookDelivery(
+                endpoint=endpoint,
+                message_id=f"msg_{uuid.uuid4().hex}",
+                event=event,
+                payload={"type": event, "timestamp": now.isoformat(), "data": dict(data)},
+            )
+            for endpoint in endpoints
+        ]
     )
+
+
+def deliveries_add(deliveries: list[WebhookDelivery]) -> list[WebhookDelivery]:
+    """Save the deliveries, each handed to a worker once the transaction commits. Each is
+    claimed for that worker; if the hand-over is lost, the job clock hands it over again when
+    the claim runs out."""
+    held_until = hold_end(timezone.now())
     for delivery in deliveries:
+        delivery.next_attempt_at = held_until
+    saved = WebhookDelivery.objects.bulk_create(deliveries)
+    for delivery in saved:
         transaction.on_commit(
             functools.partial(enqueue_delivery, delivery.pk, held_until=held_until)
         )
-    return deliveries
+    return saved
 
 
 def job_moved(*, job_id: Any, project_id: int, batch_id: int | None, to: str) -> None:
